@@ -1,0 +1,1 @@
+"""Recurring billing and collections, Brazil first."""

@@ -1,0 +1,96 @@
+"""create_app(): the Litestar application with its routes, dependencies and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ControllerRouterHandler, Scope
+
+from billing.config import Settings, get_settings
+from billing.events.controllers import EventController
+from billing.health import healthz, metrics, readyz
+from billing.http import get_runtime, provide_auth, provide_db_session, provide_merchant
+from billing.idempotency.middleware import IdempotencyMiddleware
+from billing.kit.clock import Clock
+from billing.kit.errors import EXCEPTION_HANDLERS
+from billing.merchants.controllers import ApiKeyController, MerchantController
+from billing.observability import RequestContextMiddleware, configure_logging
+from billing.runtime import Runtime, build_runtime
+
+ROUTES: list[ControllerRouterHandler] = [
+    healthz,
+    readyz,
+    metrics,
+    MerchantController,
+    ApiKeyController,
+    EventController,
+]
+
+
+def _provide_clock(state: State) -> Clock:
+    return get_runtime(state).clock
+
+
+def _runtime_from_scope(scope: Scope) -> Runtime:
+    runtime: Runtime = scope["litestar_app"].state.runtime
+    return runtime
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    extra_routes: Sequence[ControllerRouterHandler] = (),
+) -> Litestar:
+    """Build the app. Given a runtime (tests, bench), the app uses it and does not close it."""
+    settings = settings or (runtime.settings if runtime else get_settings())
+    configure_logging(settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        if runtime is not None:  # owned by the caller (tests, bench)
+            yield
+            return
+        app.state.runtime = await build_runtime(settings)
+        try:
+            yield
+        finally:
+            await app.state.runtime.close()
+
+    return Litestar(
+        route_handlers=[*ROUTES, *extra_routes],
+        lifespan=[lifespan],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "auth": Provide(provide_auth),
+            "merchant": Provide(provide_merchant),
+            "clock": Provide(_provide_clock, sync_to_thread=False),
+        },
+        middleware=[
+            RequestContextMiddleware,
+            DefineMiddleware(IdempotencyMiddleware, runtime_getter=_runtime_from_scope),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="Billing merchant API",
+            version="1.0.0",
+            path="/schema",
+            description="Recurring billing and collections. Contract: API.md.",
+        ),
+        cors_config=CORSConfig(allow_origins=[]),
+        state=State({"settings": settings, "runtime": runtime}),
+        debug=False,
+    )
+
+
+def app_factory() -> Any:
+    """Entry point for `uvicorn --factory billing.app:app_factory`."""
+    return create_app()

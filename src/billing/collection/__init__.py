@@ -1,0 +1,1 @@
+"""Collection: the reminder ruler, quiet hours and contact caps."""

@@ -1,0 +1,1 @@
+"""Customers: records, tax documents (CPF/CNPJ) and their validation."""

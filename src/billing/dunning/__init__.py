@@ -1,0 +1,1 @@
+"""Dunning: retrying failed payments on a schedule."""

@@ -1,0 +1,1 @@
+"""The merchant's event log; outgoing webhooks are built on it."""

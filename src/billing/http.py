@@ -1,0 +1,54 @@
+"""Request-scoped dependencies: the transaction, the clock, the authenticated merchant."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.jobs import flush_after_commit
+from billing.kit.errors import Unauthorized
+from billing.merchants.service import authenticate
+from billing.models import ApiKey, Merchant
+from billing.runtime import Runtime
+
+
+def get_runtime(state: State) -> Runtime:
+    runtime: Runtime = state.runtime
+    return runtime
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """The request owns the transaction: commit after the handler, roll back on error."""
+    runtime = get_runtime(state)
+    async with runtime.session_factory() as session:
+        if runtime.clock.simulated:
+            await runtime.clock.sync(session)
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+        await flush_after_commit(session)
+
+
+async def provide_auth(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> tuple[Merchant, ApiKey]:
+    header = request.headers.get("authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        raise Unauthorized("Send your API key as 'Authorization: Bearer sk_test_…'.")
+    found = await authenticate(db_session, raw.strip())
+    if found is None:
+        raise Unauthorized("The API key is wrong or has been revoked.")
+    return found
+
+
+async def provide_merchant(auth: NamedDependency[tuple[Merchant, ApiKey]]) -> Merchant:
+    return auth[0]

@@ -1,0 +1,1 @@
+"""Invoices (installments): numbering, lines, statuses, settlement."""

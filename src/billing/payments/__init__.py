@@ -1,0 +1,1 @@
+"""Payment attempts against the gateway: at most one successful charge per invoice."""

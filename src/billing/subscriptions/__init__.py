@@ -1,0 +1,1 @@
+"""Subscriptions: lifecycle, billing periods and plan changes."""
