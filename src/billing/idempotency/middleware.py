@@ -4,6 +4,8 @@ Same key + same request → the first response again (status and body); same key
 request → 409 ``idempotency_key_reused``; a key whose first request is still running → 409
 ``idempotency_key_in_progress``. The key is claimed in its own committed transaction before the
 handler runs, so two concurrent requests cannot both get past the claim.
+
+Stored responses are encrypted: some carry secrets shown once (API keys, webhook secrets).
 """
 
 from __future__ import annotations
@@ -125,8 +127,9 @@ async def _claim(
                 and existing.created_at < now - STALE_CLAIM
             )
             if existing is not None and not expired and not stale:
+                verdict = _verdict(existing, digest, runtime)
                 await session.rollback()
-                return _verdict(existing, digest)
+                return verdict
             if existing is not None:
                 await session.delete(existing)
                 await session.flush()
@@ -151,7 +154,9 @@ async def _claim(
     return status, body, [("content-type", PROBLEM_JSON)]
 
 
-def _verdict(row: IdempotencyKey, digest: str) -> tuple[int, bytes, list[tuple[str, str]]]:
+def _verdict(
+    row: IdempotencyKey, digest: str, runtime: Runtime
+) -> tuple[int, bytes, list[tuple[str, str]]]:
     problem_headers = [("content-type", PROBLEM_JSON)]
     if row.request_hash != digest:
         status, body = _problem(
@@ -169,7 +174,8 @@ def _verdict(row: IdempotencyKey, digest: str) -> tuple[int, bytes, list[tuple[s
         return status, body, problem_headers
     headers = [(str(k), str(v)) for k, v in json.loads(row.response_headers or "[]")]
     headers.append(("idempotent-replayed", "true"))
-    return int(row.response_status or 200), bytes(row.response_body or b""), headers
+    body = runtime.secret_box.decrypt(bytes(row.response_body or b"").decode()).encode()
+    return int(row.response_status or 200), body, headers
 
 
 async def _complete(runtime: Runtime, scope_id: str, key: str, recorded: dict[str, Any]) -> None:
@@ -181,7 +187,7 @@ async def _complete(runtime: Runtime, scope_id: str, key: str, recorded: dict[st
                 status="complete",
                 response_status=recorded["status"],
                 response_headers=json.dumps(recorded["headers"]),
-                response_body=bytes(recorded["body"]),
+                response_body=runtime.secret_box.encrypt(bytes(recorded["body"]).decode()).encode(),
             )
         )
         await session.commit()

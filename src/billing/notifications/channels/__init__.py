@@ -1,0 +1,21 @@
+"""Delivery channels: SMTP e-mail and HTTP SMS/WhatsApp providers."""
+
+from billing.notifications.channels.base import (
+    Channel,
+    ChannelName,
+    DeliveryFailed,
+    DeliveryReceipt,
+    OutgoingMessage,
+)
+from billing.notifications.channels.email import EmailSender
+from billing.notifications.channels.http_provider import HttpMessageSender
+
+__all__ = [
+    "Channel",
+    "ChannelName",
+    "DeliveryFailed",
+    "DeliveryReceipt",
+    "EmailSender",
+    "HttpMessageSender",
+    "OutgoingMessage",
+]

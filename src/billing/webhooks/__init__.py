@@ -1,0 +1,1 @@
+"""Webhooks: incoming gateway events and our signed outgoing merchant deliveries."""
