@@ -28,6 +28,10 @@ NAMING_CONVENTION = {
 }
 
 
+# Execution option marking a transaction that only reads.
+READ_ONLY = "billing_read_only"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC on both databases (SQLite stores naive text)."""
 
@@ -81,8 +85,13 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock at BEGIN: SQLite's deferred upgrade deadlocks under concurrency.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock at BEGIN: SQLite's deferred read-to-write upgrade fails at once
+        # under concurrency instead of waiting. Read-only work (GET requests) begins deferred
+        # so readers run beside the writer (WAL).
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.db import READ_ONLY
 from billing.jobs import flush_after_commit
 from billing.kit.errors import Unauthorized
 from billing.merchants.service import authenticate
@@ -22,10 +23,14 @@ def get_runtime(state: State) -> Runtime:
     return runtime
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+async def provide_db_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
     """The request owns the transaction: commit after the handler, roll back on error."""
     runtime = get_runtime(state)
     async with runtime.session_factory() as session:
+        if request.method in ("GET", "HEAD"):
+            await session.connection(execution_options={READ_ONLY: True})
         if runtime.clock.simulated:
             await runtime.clock.sync(session)
         try:
