@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -99,22 +100,42 @@ def make_database(backend: str, tmp: Path, *, migrate: bool = True) -> tuple[Dat
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database(
+def database_template(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Database]:
-    """One database per backend for the whole run, built by Alembic; tests share it and
-    stay apart by creating their own merchants (tenant isolation does the rest)."""
-    db, cleanup = make_database(request.param, tmp_path_factory.mktemp("db"))
+    """One database per backend built by Alembic (never create_all); tests get copies."""
+    db, cleanup = make_database(request.param, tmp_path_factory.mktemp("template"))
     yield db
     cleanup()
 
 
-@pytest.fixture(params=BACKENDS)
-def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A database of its own, for tests that sweep globally or move the shared clock."""
-    db, cleanup = make_database(request.param, tmp_path)
+def clone_database(template: Database, tmp: Path) -> tuple[Database, Any]:
+    """A copy of the migrated template: a file copy on SQLite, TEMPLATE on PostgreSQL."""
+    if template.backend == "sqlite":
+        source = Path(template.url.split(":///", 1)[1])
+        target = tmp / f"billing-{uuid.uuid4().hex[:8]}.sqlite3"
+        shutil.copyfile(source, target)
+        return Database("sqlite", f"sqlite+aiosqlite:///{target}"), lambda: None
+    source_name = template.url.rsplit("/", 1)[1]
+    name = f"billing_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{source_name}"'))
+    url = template.url.rsplit("/", 1)[0] + f"/{name}"
+    return Database("postgres", url), lambda: drop_pg_database(name)
+
+
+@pytest.fixture
+def database(database_template: Database, tmp_path: Path) -> Iterator[Database]:
+    """A database of the test's own, so global sweeps (billing run, retries, ruler) and the
+    shared simulated clock only ever see that test's rows."""
+    db, cleanup = clone_database(database_template, tmp_path)
     yield db
     cleanup()
+
+
+@pytest.fixture
+def fresh_database(database: Database) -> Database:
+    """Kept for readability in tests that depend on having the database to themselves."""
+    return database
 
 
 def settings_for(db: Database, **overrides: Any) -> Settings:
