@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
@@ -37,4 +37,6 @@ class Subscription(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cycles_billed: Mapped[int] = mapped_column(Integer, default=0)
+    # Unused time of a downgrade, owed to the customer and taken off the next invoice(s).
+    pending_credit: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,0 +1,1 @@
+"""Plans: what a merchant sells, at what price and interval."""
