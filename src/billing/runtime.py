@@ -17,6 +17,8 @@ from billing.kit.clock import Clock, make_clock
 from billing.kit.secrets import SecretBox
 from billing.queue import ArqDispatcher, InProcessQueue
 
+ON_CLOSE = "on_close"  # runtime.extra[ON_CLOSE]: async callables run by close()
+
 
 @dataclass
 class Runtime:
@@ -43,6 +45,9 @@ class Runtime:
     async def close(self) -> None:
         if self.queue is not None:
             await self.queue.stop()
+        # Resources made on demand by components (e.g. gateway clients and their pools).
+        for closer in self.extra.pop(ON_CLOSE, []):
+            await closer()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

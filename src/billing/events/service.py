@@ -23,10 +23,12 @@ async def record_event(
     data: dict[str, Any],
     *,
     now: datetime,
+    flush: bool = True,
 ) -> Event:
     event = Event(id=new_id("evt"), merchant_id=merchant_id, type=type, data=data, created_at=now)
     session.add(event)
-    await session.flush()
+    if flush:  # batch writers (the charging sweep) let the unit of work insert them together
+        await session.flush()
     # Fan-out (webhook deliveries) happens in a job, after this transaction commits.
     enqueue_after_commit(
         session, "events.dispatch", job_id=f"dispatch:{event.id}", event_id=event.id
