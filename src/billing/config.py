@@ -53,6 +53,8 @@ class Settings:
     smtp_from: str = "billing@localhost"
     gateway: str = "sandbox"
     stripe_api_base: str | None = None
+    # A deployment-wide Stripe endpoint secret, accepted besides each merchant's own.
+    stripe_webhook_secret: str | None = None
     log_format: str = "auto"
     scheduler_interval: float = 5.0
 
@@ -92,6 +94,7 @@ class Settings:
             smtp_from=_env("BILLING_SMTP_FROM", "billing@localhost") or "billing@localhost",
             gateway=gateway,
             stripe_api_base=_env("BILLING_STRIPE_API_BASE"),
+            stripe_webhook_secret=_env("BILLING_STRIPE_WEBHOOK_SECRET"),
             log_format=_env("BILLING_LOG_FORMAT", "auto") or "auto",
             scheduler_interval=float(_env("BILLING_SCHEDULER_INTERVAL", "5") or 5),
         )

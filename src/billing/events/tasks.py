@@ -1,8 +1,8 @@
-"""Event fan-out job."""
+"""Event fan-out job: one webhook delivery per matching endpoint, then the event is dispatched."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select
 
 from billing.db import unit_of_work
 from billing.jobs import JobContext, job
@@ -11,12 +11,20 @@ from billing.models import Event
 
 @job("events.dispatch")
 async def dispatch_event(ctx: JobContext, event_id: str) -> bool:
-    """Mark the event dispatched; returns False when it already was (a repeated job)."""
+    """Create the event's deliveries and mark it dispatched; False when it already was."""
+    from billing.webhooks.deliveries import fan_out
+
     async with unit_of_work(ctx.session_factory) as session:
         await ctx.clock.sync(session)
-        result = await session.execute(
-            update(Event)
+        event = await session.scalar(
+            select(Event)
             .where(Event.id == event_id, Event.dispatched_at.is_(None))
-            .values(dispatched_at=ctx.clock.now())
+            .with_for_update()
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        if event is None:
+            return False
+        now = ctx.clock.now()
+        # Deliveries are unique per (endpoint, event): a repeated job creates nothing twice.
+        await fan_out(session, event, now=now)
+        event.dispatched_at = now
+        return True
