@@ -1,0 +1,39 @@
+"""The retry planner's periodic sweep."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from billing.db import unit_of_work
+from billing.dunning import due as _due  # noqa: F401  (registers the sandbox due sources)
+from billing.dunning.planner import apply_final_actions, plan_failed_attempts
+from billing.jobs import JobContext, periodic
+
+BATCH = 10_000  # big batches: each selection pays one pass over the failed attempts
+MAX_BATCHES = 200  # a bound per run; the next run continues
+
+
+@periodic("dunning.plan_retries", every=timedelta(minutes=1))
+async def plan_retries(ctx: JobContext) -> dict[str, int]:
+    """Plan every unhandled failed charge, then take final actions that are due.
+
+    Each batch is its own transaction: a crash loses at most one batch of work, which the
+    next run redoes (the dunning state says what was handled).
+    """
+    planned = finals = 0
+    last = ""
+    for _ in range(MAX_BATCHES):
+        async with unit_of_work(ctx.session_factory) as session:
+            now = await ctx.clock.sync(session)
+            done, last = await plan_failed_attempts(session, now, batch=BATCH, after=last)
+        planned += done
+        if done < BATCH:
+            break
+    for _ in range(MAX_BATCHES):
+        async with unit_of_work(ctx.session_factory) as session:
+            now = await ctx.clock.sync(session)
+            done = await apply_final_actions(session, now, batch=BATCH)
+        finals += done
+        if done < BATCH:
+            break
+    return {"planned": planned, "final_actions": finals}
