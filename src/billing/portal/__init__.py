@@ -1,0 +1,1 @@
+"""The self-service payer portal: server-rendered pages, pt-BR and en (issue 7)."""

@@ -1,0 +1,196 @@
+"""Paying and managing payment methods from the portal, through issue 4's services.
+
+The charge runs its own units of work (invariant 3: the attempt is committed before the
+gateway call, and no transaction is held across it). So, like ``pay_invoice``, these
+functions end the request's read-only transaction first: nothing has been written in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing.gateways import InvalidRequest
+from billing.jobs import JobContext
+from billing.kit.errors import ProblemError, ValidationFailed
+from billing.models import Customer, PaymentMethod, Subscription
+from billing.payments.attempts import SkipReason
+from billing.payments.gateway_registry import merchant_gateway
+from billing.payments.methods import attach_method, detach_method
+from billing.payments.service import attempt_charge
+from billing.portal.sessions import Payer
+from billing.portal.views import get_invoice, get_method
+from billing.subscriptions.state import RENEWING
+
+CHOICES = frozenset({"saved", "pix", "boleto"})
+# In the sandbox, "pix" and "boleto" are tokens like a card's; other gateways would need
+# their own one-off method flow.
+ONE_OFF_TOKENS = {"pix": "pix", "boleto": "boleto"}
+
+
+@dataclass(frozen=True)
+class PayOutcome:
+    status: str  # succeeded | failed | processing | requires_action | skipped
+    attempt_id: str | None = None
+    skipped: SkipReason | None = None
+
+
+async def _one_off_method(
+    session: AsyncSession, ctx: JobContext, payer: Payer, kind: str, now: datetime
+) -> str:
+    existing = await session.scalar(
+        select(PaymentMethod.id).where(
+            PaymentMethod.merchant_id == payer.merchant_id,
+            PaymentMethod.customer_id == payer.customer_id,
+            PaymentMethod.type == kind,
+            PaymentMethod.detached_at.is_(None),
+        )
+    )
+    if existing is not None:
+        return existing
+    method = await attach_method(
+        session,
+        ctx,
+        merchant_id=payer.merchant_id,
+        customer_id=payer.customer_id,
+        token=ONE_OFF_TOKENS[kind],
+        set_default=False,
+        now=now,
+    )
+    await session.commit()  # the charge below reads it from its own transaction
+    return method.id
+
+
+async def pay_invoice(
+    session: AsyncSession,
+    ctx: JobContext,
+    payer: Payer,
+    invoice_id: str,
+    *,
+    choice: str,
+    payment_method_id: str | None,
+    now: datetime,
+) -> PayOutcome:
+    """One payer-initiated attempt on the payer's own invoice."""
+    if choice not in CHOICES:
+        raise ValidationFailed("choice", "must be saved, pix or boleto")
+    await get_invoice(session, payer, invoice_id)  # another payer's: 404
+    if choice == "saved":
+        if not payment_method_id:
+            raise ValidationFailed("payment_method_id", "choose a saved method")
+        method_id = (await get_method(session, payer, payment_method_id)).id
+    else:
+        method_id = await _one_off_method(session, ctx, payer, choice, now)
+    await session.commit()  # end our read transaction before the charge's own
+    outcome = await attempt_charge(
+        ctx,
+        merchant_id=payer.merchant_id,
+        invoice_id=invoice_id,
+        payment_method_id=method_id,
+        initiated_by="payer",
+    )
+    if outcome.attempt is None:
+        return PayOutcome("skipped", skipped=outcome.skipped)
+    return PayOutcome(outcome.attempt.status, outcome.attempt.id)
+
+
+async def start_add_card(
+    session: AsyncSession, ctx: JobContext, payer: Payer, *, return_url: str
+) -> str:
+    """Where the payer enters a new card: the gateway's hosted/Elements flow."""
+    customer = await session.scalar(
+        select(Customer).where(
+            Customer.id == payer.customer_id, Customer.merchant_id == payer.merchant_id
+        )
+    )
+    assert customer is not None  # the session was checked against this very row
+    gateway, _ = await merchant_gateway(session, ctx, payer.merchant_id)
+    known = customer.gateway_customer_ref
+    await session.commit()  # no transaction across the gateway calls
+    gateway_customer = known or await gateway.ensure_customer(
+        merchant_id=payer.merchant_id,
+        customer_id=customer.id,
+        email=customer.email,
+        name=customer.name,
+    )
+    if known is None:
+        await session.execute(
+            update(Customer)
+            .where(Customer.id == customer.id, Customer.gateway_customer_ref.is_(None))
+            .values(gateway_customer_ref=gateway_customer)
+        )
+    flow = await gateway.start_method_change(
+        gateway_customer=gateway_customer, return_url=return_url
+    )
+    if flow.url is None:
+        # Stripe answers with a client secret for Stripe.js Elements (not wired yet).
+        raise ProblemError("This payment gateway's card form is not available yet.", status=501)
+    return flow.url
+
+
+async def complete_sandbox_card(
+    session: AsyncSession, ctx: JobContext, payer: Payer, *, token: str, now: datetime
+) -> PaymentMethod:
+    """The sandbox's stand-in for Elements: the chosen test token becomes the default."""
+    try:
+        method = await attach_method(
+            session,
+            ctx,
+            merchant_id=payer.merchant_id,
+            customer_id=payer.customer_id,
+            token=token,
+            set_default=True,
+            now=now,
+        )
+    except InvalidRequest as exc:
+        raise ValidationFailed("token", str(exc)) from exc
+    await _use_for_subscriptions(session, payer, method.id)
+    return method
+
+
+async def _use_for_subscriptions(session: AsyncSession, payer: Payer, method_id: str) -> None:
+    # Charges prefer the subscription's own method; the payer's new default must win.
+    await session.execute(
+        update(Subscription)
+        .where(
+            Subscription.merchant_id == payer.merchant_id,
+            Subscription.customer_id == payer.customer_id,
+            Subscription.status.in_(RENEWING),
+        )
+        .values(payment_method_id=method_id)
+    )
+
+
+async def set_default(session: AsyncSession, payer: Payer, method_id: str) -> PaymentMethod:
+    method = await get_method(session, payer, method_id)
+    if method.type != "card":
+        raise ValidationFailed("payment_method_id", "only a card can be the default method")
+    await session.execute(
+        update(PaymentMethod)
+        .where(
+            PaymentMethod.merchant_id == payer.merchant_id,
+            PaymentMethod.customer_id == payer.customer_id,
+        )
+        .values(is_default=False)
+    )
+    method.is_default = True
+    await _use_for_subscriptions(session, payer, method.id)
+    await session.flush()
+    return method
+
+
+async def remove_method(
+    session: AsyncSession, ctx: JobContext, payer: Payer, method_id: str, *, now: datetime
+) -> PaymentMethod:
+    await get_method(session, payer, method_id)  # another payer's: 404
+    return await detach_method(
+        session,
+        ctx,
+        merchant_id=payer.merchant_id,
+        customer_id=payer.customer_id,
+        method_id=method_id,
+        now=now,
+    )
