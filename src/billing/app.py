@@ -14,16 +14,30 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler, Scope
 
+from billing.collection.controllers import CollectionSettingsController
 from billing.config import Settings, get_settings
+from billing.customers.controllers import CustomerController
 from billing.events.controllers import EventController
 from billing.health import healthz, metrics, readyz
+from billing.history.controllers import CustomerHistoryController
 from billing.http import get_runtime, provide_auth, provide_db_session, provide_merchant
 from billing.idempotency.middleware import IdempotencyMiddleware
+from billing.invoices.controllers import InvoiceController
 from billing.kit.clock import Clock
 from billing.kit.errors import EXCEPTION_HANDLERS
 from billing.merchants.controllers import ApiKeyController, MerchantController
 from billing.observability import RequestContextMiddleware, configure_logging
+from billing.payments.controllers import PAYMENT_ROUTES
+from billing.plans.controllers import PlanController
+from billing.portal.routes import PORTAL_ROUTES, portal_template_config
 from billing.runtime import Runtime, build_runtime
+from billing.sandbox.controllers import ClockController
+from billing.subscriptions.controllers import SubscriptionController
+from billing.webhooks.controllers import (
+    GatewayEventController,
+    StripeWebhookController,
+    WebhookEndpointController,
+)
 
 ROUTES: list[ControllerRouterHandler] = [
     healthz,
@@ -32,6 +46,18 @@ ROUTES: list[ControllerRouterHandler] = [
     MerchantController,
     ApiKeyController,
     EventController,
+    CollectionSettingsController,
+    CustomerHistoryController,
+    StripeWebhookController,
+    GatewayEventController,
+    WebhookEndpointController,
+    PlanController,
+    CustomerController,
+    InvoiceController,
+    SubscriptionController,
+    ClockController,
+    *PAYMENT_ROUTES,
+    *PORTAL_ROUTES,
 ]
 
 
@@ -67,6 +93,7 @@ def create_app(
 
     return Litestar(
         route_handlers=[*ROUTES, *extra_routes],
+        template_config=portal_template_config(),
         lifespan=[lifespan],
         dependencies={
             "db_session": Provide(provide_db_session),

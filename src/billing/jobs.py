@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 TASK_MODULES = [
     "billing.events.tasks",
     "billing.idempotency.tasks",
+    "billing.dunning.tasks",
+    "billing.collection.tasks",
+    "billing.webhooks.tasks",
+    "billing.subscriptions.tasks",
+    "billing.payments.tasks",
 ]
 
 PENDING_KEY = "billing.pending_jobs"
