@@ -1,0 +1,229 @@
+"""The portal's overview page under 100 concurrent payer sessions.
+
+    .venv/bin/python bench/portal.py --backend sqlite --sessions 100 --seconds 15
+    .venv/bin/python bench/portal.py --backend postgres --workers 2
+
+Starts the real server (uvicorn, the app factory) on a free port with a database of its own
+(SQLite file or a fresh PostgreSQL database, migrated with Alembic), seeds N payers through
+the merchant API (half with an overdue installment, so the page shows late fee and
+interest), opens one portal session per payer (each client keeps its own cookie) and has
+N httpx clients request ``GET /portal/`` in a closed loop. Prints requests/s and latency
+percentiles; the load generator runs on the same machine and shares its CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("BILLING_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def database(backend: str, tmp: Path) -> tuple[str, Any]:
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp / 'portal-bench.sqlite3'}", lambda: None
+    import asyncpg
+
+    name = f"billing_bench_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN + "/postgres")
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = f"{PG_ADMIN}/{name}"
+    return url, lambda: asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def seed(base: str, headers: dict[str, str], n: int) -> list[str]:
+    """N payers with a subscription each; every other one's card is declined (overdue)."""
+    links = []
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
+        plan = api.post(
+            "/v1/plans",
+            json={"name": "Mensal", "amount": 9990, "currency": "BRL", "interval": "month"},
+        ).json()
+        for i in range(n):
+            cus = api.post(
+                "/v1/customers", json={"email": f"payer{i}@example.com", "name": f"Payer {i}"}
+            ).json()
+            card = "pm_card_visa" if i % 2 else "pm_card_chargeDeclined"
+            api.post(f"/v1/customers/{cus['id']}/payment_methods", json={"token": card})
+            api.post("/v1/subscriptions", json={"customer_id": cus["id"], "plan_id": plan["id"]})
+            links.append(api.post("/v1/portal_sessions", json={"customer_id": cus["id"]}).json())
+    return [link["url"] for link in links]
+
+
+async def load(base: str, links: list[str], seconds: float, warmup: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    clients = []
+    for url in links:
+        client = httpx.AsyncClient(base_url=base, timeout=30)
+        entered = await client.get(url.removeprefix(base))
+        assert entered.status_code == 303, entered.text
+        clients.append(client)
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop = measure_from + seconds
+
+    async def run(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while (now := time.perf_counter()) < stop:
+            try:
+                response = await client.get("/portal/")
+            except httpx.TransportError:
+                # An idle keep-alive connection closed by the server: counted, retried.
+                errors += 1
+                continue
+            done = time.perf_counter()
+            if now >= measure_from:
+                if response.status_code == 200:
+                    latencies.append(done - now)
+                else:
+                    errors += 1
+
+    await asyncio.gather(*(run(c) for c in clients))
+    for client in clients:
+        await client.aclose()
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
+
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / seconds,
+        "p50_ms": pct(0.50),
+        "p95_ms": pct(0.95),
+        "p99_ms": pct(0.99),
+        "mean_ms": statistics.fmean(latencies) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    args = parser.parse_args()
+
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    url, drop = database(args.backend, tmp)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
+    env.update(
+        BILLING_DATABASE_URL=url,
+        BILLING_SECRET_KEY="portal-bench",
+        BILLING_DATA_DIR=str(tmp / "data"),
+        BILLING_BASE_URL=base,
+        BILLING_LOG_FORMAT="json",
+    )
+    server = None
+    try:
+        subprocess.run([BIN / "billing", "migrate"], env=env, check=True, capture_output=True)
+        created = json.loads(
+            subprocess.run(
+                [BIN / "billing", "merchant", "create", "--name", "Bench"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        log = (tmp / "server.log").open("wb")
+        server = subprocess.Popen(
+            [
+                BIN / "uvicorn",
+                "--factory",
+                "billing.app:app_factory",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {created['api_key']}"}
+        links = seed(base, headers, args.sessions)
+        result = asyncio.run(load(base, links, args.seconds, args.warmup))
+        print(
+            json.dumps(
+                {
+                    "backend": args.backend,
+                    "sessions": args.sessions,
+                    "workers": args.workers,
+                    **result,
+                    "machine": machine(),
+                },
+                indent=1,
+            )
+        )
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=20)
+        drop()
+
+
+if __name__ == "__main__":
+    main()
