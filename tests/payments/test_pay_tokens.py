@@ -11,6 +11,7 @@ from tests.payments.helpers import (
     attach,
     invoice_row,
     payments_of,
+    sandbox_captures_for,
     sandbox_charges_for,
     seed_invoice,
     subscription_status,
@@ -203,3 +204,61 @@ async def test_tenant_isolation(
     )
     assert attach_other.status_code == 404
     assert (await invoice_row(runtime, seeded.invoice_id)).status == "open"
+
+
+async def test_a_new_payment_cancels_the_one_waiting_for_authentication(
+    client: AsyncClient, runtime: Runtime, merchant: MerchantAccount
+) -> None:
+    """Invariant 3: once a payer pays another way, the 3-D Secure charge left waiting can
+    never be completed as well."""
+    from billing.payments.gateway_registry import sandbox_gateway
+
+    seeded = await seed_invoice(runtime, merchant)
+    await attach(client, merchant, seeded.customer_id, "pm_card_authenticationRequired")
+    url = f"/v1/invoices/{seeded.invoice_id}/pay"
+    assert (await client.post(url, headers=merchant.headers)).status_code == 402
+    [waiting] = await payments_of(client, merchant, seeded.invoice_id)
+    visa = await attach(client, merchant, seeded.customer_id, "pm_card_visa")
+
+    paid = await client.post(url, json={"payment_method_id": visa["id"]}, headers=merchant.headers)
+    assert paid.status_code == 200 and paid.json()["status"] == "paid"
+
+    old, new = await payments_of(client, merchant, seeded.invoice_id)
+    assert old["id"] == waiting["id"] and old["status"] == "failed"
+    assert new["status"] == "succeeded"
+    # The payer returning to the old 3-D Secure page cannot complete it any more.
+    gateway = sandbox_gateway(runtime.job_context)
+    async with runtime.session_factory() as session:
+        from billing.models import PaymentAttempt
+
+        old_row = await session.get(PaymentAttempt, old["id"])
+        assert old_row is not None and old_row.gateway_ref
+    with pytest.raises(Exception, match="does not require action"):
+        await gateway.confirm_authentication(old_row.gateway_ref, success=True)
+    assert await sandbox_captures_for(runtime, seeded.invoice_id) == 1
+
+
+async def test_authentication_completed_first_is_recorded_not_charged_again(
+    client: AsyncClient, runtime: Runtime, merchant: MerchantAccount
+) -> None:
+    from billing.models import PaymentAttempt
+    from billing.payments.gateway_registry import sandbox_gateway
+
+    seeded = await seed_invoice(runtime, merchant)
+    await attach(client, merchant, seeded.customer_id, "pm_card_authenticationRequired")
+    url = f"/v1/invoices/{seeded.invoice_id}/pay"
+    assert (await client.post(url, headers=merchant.headers)).status_code == 402
+    [waiting] = await payments_of(client, merchant, seeded.invoice_id)
+    async with runtime.session_factory() as session:
+        row = await session.get(PaymentAttempt, waiting["id"])
+        assert row is not None and row.gateway_ref
+    # The payer completes 3-D Secure at the bank; we have not heard of it yet.
+    await sandbox_gateway(runtime.job_context).confirm_authentication(row.gateway_ref, success=True)
+    visa = await attach(client, merchant, seeded.customer_id, "pm_card_visa")
+
+    again = await client.post(url, json={"payment_method_id": visa["id"]}, headers=merchant.headers)
+    assert again.status_code == 409 and again.json()["code"] == "invoice_paid"
+    [only] = await payments_of(client, merchant, seeded.invoice_id)
+    assert only["status"] == "succeeded"
+    assert (await invoice_row(runtime, seeded.invoice_id)).status == "paid"
+    assert await sandbox_captures_for(runtime, seeded.invoice_id) == 1

@@ -153,3 +153,44 @@ async def test_three_d_secure_requires_action(
     [payment] = await payments_of(stripe_client, stripe_merchant, seeded.invoice_id)
     assert payment["status"] == "requires_action"
     assert payment["decline_type"] == "authentication_required"
+
+
+async def test_paying_another_way_cancels_the_intent_waiting_for_3ds(
+    stripe_runtime: Runtime,
+    stripe_client: httpx.AsyncClient,
+    stripe_merchant: MerchantAccount,
+    localstripe_url: str,
+) -> None:
+    from billing.models import PaymentAttempt
+
+    seeded = await seed_invoice(stripe_runtime, stripe_merchant)
+    three_ds = await _card(localstripe_url, "4000002500003155")
+    await attach(stripe_client, stripe_merchant, seeded.customer_id, three_ds)
+    url = f"/v1/invoices/{seeded.invoice_id}/pay"
+    assert (await stripe_client.post(url, headers=stripe_merchant.headers)).status_code == 402
+    visa = await attach(
+        stripe_client,
+        stripe_merchant,
+        seeded.customer_id,
+        await _card(localstripe_url, "4242424242424242"),
+    )
+    paid = await stripe_client.post(
+        url, json={"payment_method_id": visa["id"]}, headers=stripe_merchant.headers
+    )
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "paid"
+    old, new = await payments_of(stripe_client, stripe_merchant, seeded.invoice_id)
+    assert (old["status"], new["status"]) == ("failed", "succeeded")
+    async with stripe_runtime.session_factory() as session:
+        row = await session.get(PaymentAttempt, old["id"])
+        assert row is not None and row.gateway_ref
+    # At the gateway the waiting intent is canceled: the payer can no longer complete it.
+    http = stripe.HTTPXClient()
+    sdk = stripe.StripeClient(
+        "sk_test_x", base_addresses={"api": localstripe_url}, http_client=http
+    )
+    try:
+        intent = await sdk.v1.payment_intents.retrieve_async(row.gateway_ref)
+    finally:
+        await http.close_async()
+    assert intent.status == "canceled"

@@ -158,6 +158,14 @@ class Gateway(Protocol):
 
     async def charge(self, *, request: ChargeRequest) -> ChargeResult: ...
 
+    async def cancel_charge(self, *, gateway_ref: str) -> ChargeResult:
+        """Cancel a charge still waiting for the payer (3-D Secure) so it can never complete.
+
+        Returns the charge's final state: ``failed`` with ``failure_code="canceled"``, or
+        ``succeeded`` when the payer completed it first (then it must not be charged again).
+        """
+        ...
+
     async def find_charge(
         self, *, idempotency_key: str, gateway_customer: str
     ) -> ChargeResult | None: ...

@@ -285,6 +285,21 @@ class SandboxGateway:
         await self.ledger.put(f"payment:{gateway_ref}", record)
         return record_to_result(record)
 
+    async def cancel_charge(self, *, gateway_ref: str) -> ChargeResult:
+        await self._pause()
+        record = await self._payment(gateway_ref)
+        if record["status"] == "requires_action":
+            record.update(
+                status="failed",
+                failure_code="canceled",
+                decline_code=None,
+                decline_type=None,
+                message="Canceled before the payer completed it.",
+                next_action_url=None,
+            )
+            await self.ledger.put(f"payment:{gateway_ref}", record)
+        return record_to_result(record)
+
     async def find_charge(
         self, *, idempotency_key: str, gateway_customer: str
     ) -> ChargeResult | None:

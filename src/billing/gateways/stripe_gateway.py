@@ -304,6 +304,18 @@ class StripeGateway:
             due_date=due_date,
         )
 
+    async def cancel_charge(self, *, gateway_ref: str) -> ChargeResult:
+        try:
+            intent = await self._call(
+                lambda: self._client.v1.payment_intents.cancel_async(gateway_ref)
+            )
+        except stripe.InvalidRequestError:
+            # Not cancelable any more (it succeeded, or was already canceled): say which.
+            intent = await self._call(
+                lambda: self._client.v1.payment_intents.retrieve_async(gateway_ref)
+            )
+        return charge_result(intent.to_dict())
+
     async def find_charge(
         self, *, idempotency_key: str, gateway_customer: str
     ) -> ChargeResult | None:

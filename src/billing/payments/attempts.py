@@ -334,8 +334,8 @@ async def begin_due_attempts(
 
 
 async def _supersede_requires_action(session: AsyncSession, invoice_id: str, now: datetime) -> None:
-    # A new explicit payment replaces one waiting for 3-D Secure. (The port cannot cancel
-    # the gateway's intent; the partial unique index still refuses a second success row.)
+    # A new explicit payment replaces one waiting for 3-D Secure; the service has already
+    # canceled it at the gateway (service._close_waiting_authentications).
     assert ATTEMPT.can("requires_action", "failed")
     await session.execute(
         update(PaymentAttempt)

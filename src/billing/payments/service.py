@@ -32,7 +32,13 @@ from billing.gateways import (
 )
 from billing.jobs import JobContext
 from billing.models import Customer, PaymentAttempt
-from billing.payments.attempts import PreparedCharge, Skipped, SkipReason, begin_attempt
+from billing.payments.attempts import (
+    EXPLICIT,
+    PreparedCharge,
+    Skipped,
+    SkipReason,
+    begin_attempt,
+)
 from billing.payments.gateway_registry import (
     config_from_stored,
     gateway_for,
@@ -86,6 +92,10 @@ async def attempt_charge(
     initiated_by: str = "automatic",
 ) -> ChargeOutcome:
     """``charge_invoice`` that also says why nothing was charged."""
+    if initiated_by in EXPLICIT and not await _close_waiting_authentications(
+        ctx, merchant_id, invoice_id
+    ):
+        return ChargeOutcome(None, "requires_action")
     async with unit_of_work(ctx.session_factory) as session:
         await ctx.clock.sync(session)
         prepared = await begin_attempt(
@@ -104,6 +114,40 @@ async def attempt_charge(
     if result is None:
         return ChargeOutcome(prepared.attempt)  # outcome unknown: left to recovery
     return ChargeOutcome(await record_result(ctx, prepared.attempt.id, result))
+
+
+async def _close_waiting_authentications(
+    ctx: JobContext, merchant_id: str, invoice_id: str
+) -> bool:
+    """A new payment replaces one waiting for the payer's 3-D Secure step: cancel that one at
+    the gateway first, so the payer cannot complete both and pay twice. If the payer already
+    completed it, it is recorded (the invoice is paid) and nothing new is charged.
+
+    Returns False when the gateway could not be asked: charging now could capture twice.
+    """
+    async with unit_of_work(ctx.session_factory) as session:
+        waiting = (
+            await session.execute(
+                select(PaymentAttempt.id, PaymentAttempt.gateway_ref).where(
+                    PaymentAttempt.merchant_id == merchant_id,
+                    PaymentAttempt.invoice_id == invoice_id,
+                    PaymentAttempt.status == "requires_action",
+                    PaymentAttempt.gateway_ref.is_not(None),
+                )
+            )
+        ).all()
+        if not waiting:
+            return True
+        gateway, _ = await merchant_gateway(session, ctx, merchant_id)
+    for attempt_id, gateway_ref in waiting:
+        try:
+            result = await gateway.cancel_charge(gateway_ref=str(gateway_ref))
+        except GatewayError as exc:
+            log.warning("cancel_outcome_unknown", payment_id=attempt_id, error=str(exc))
+            return False
+        if result.status == "succeeded":
+            await record_result(ctx, attempt_id, result)
+    return True
 
 
 async def call_gateway(gateway: Gateway, prepared: PreparedCharge) -> ChargeResult | None:
