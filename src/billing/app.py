@@ -26,10 +26,13 @@ from billing.invoices.controllers import InvoiceController
 from billing.kit.clock import Clock
 from billing.kit.errors import EXCEPTION_HANDLERS
 from billing.merchants.controllers import ApiKeyController, MerchantController
+from billing.negotiation.controllers import AgreementController
+from billing.negotiation.portal import PortalNegotiation
 from billing.observability import RequestContextMiddleware, configure_logging
 from billing.payments.controllers import PAYMENT_ROUTES
 from billing.plans.controllers import PlanController
 from billing.portal.routes import PORTAL_ROUTES, portal_template_config
+from billing.reports.controllers import ReportController
 from billing.runtime import Runtime, build_runtime
 from billing.sandbox.controllers import ClockController
 from billing.subscriptions.controllers import SubscriptionController
@@ -48,6 +51,8 @@ ROUTES: list[ControllerRouterHandler] = [
     EventController,
     CollectionSettingsController,
     CustomerHistoryController,
+    AgreementController,
+    ReportController,
     StripeWebhookController,
     GatewayEventController,
     WebhookEndpointController,
@@ -58,6 +63,7 @@ ROUTES: list[ControllerRouterHandler] = [
     ClockController,
     *PAYMENT_ROUTES,
     *PORTAL_ROUTES,
+    PortalNegotiation,
 ]
 
 

@@ -30,6 +30,7 @@ TASK_MODULES = [
     "billing.webhooks.tasks",
     "billing.subscriptions.tasks",
     "billing.payments.tasks",
+    "billing.negotiation.tasks",
 ]
 
 PENDING_KEY = "billing.pending_jobs"

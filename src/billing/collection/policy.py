@@ -259,6 +259,10 @@ class NegotiationPolicy:
     min_installment_amount: int = 5000
     cash_discount_percent: Decimal = Decimal("0")
     waive_fees: bool = False
+    # "fees": the cash discount applies to late fee + interest only; "total": to everything.
+    cash_discount_on: str = "total"
+    # An agreement installment overdue by more than this many days breaks the agreement.
+    break_after_days: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -269,6 +273,8 @@ class NegotiationPolicy:
             "min_installment_amount": self.min_installment_amount,
             "cash_discount_percent": str(self.cash_discount_percent),
             "waive_fees": self.waive_fees,
+            "cash_discount_on": self.cash_discount_on,
+            "break_after_days": self.break_after_days,
         }
 
 
@@ -285,7 +291,12 @@ def negotiation_policy(stored: dict[str, Any] | None) -> NegotiationPolicy:
             str(stored.get("cash_discount_percent", d.cash_discount_percent))
         ),
         waive_fees=bool(stored.get("waive_fees", d.waive_fees)),
+        cash_discount_on=str(stored.get("cash_discount_on", d.cash_discount_on)),
+        break_after_days=int(stored.get("break_after_days", d.break_after_days)),
     )
+
+
+CASH_DISCOUNT_ON = ("total", "fees")
 
 
 def validate_negotiation(
@@ -309,6 +320,10 @@ def validate_negotiation(
     if discount is None or not Decimal(0) <= discount < Decimal(100):
         errors.append({"field": "cash_discount_percent", "message": "a percent from 0 to 99"})
         discount = d.cash_discount_percent
+    break_after = whole("break_after_days", 1, 180, d.break_after_days)
+    discount_on = data.get("cash_discount_on", d.cash_discount_on)
+    if discount_on not in CASH_DISCOUNT_ON:
+        errors.append({"field": "cash_discount_on", "message": "one of total, fees"})
     if errors:
         return None, errors
     return (
@@ -319,6 +334,8 @@ def validate_negotiation(
             min_installment_amount=min_amount,
             cash_discount_percent=discount,
             waive_fees=bool(data.get("waive_fees", d.waive_fees)),
+            cash_discount_on=str(discount_on),
+            break_after_days=break_after,
         ),
         [],
     )

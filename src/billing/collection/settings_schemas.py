@@ -70,6 +70,8 @@ class NegotiationSettings(msgspec.Struct):
     min_installment_amount: int
     cash_discount_percent: float
     waive_fees: bool
+    cash_discount_on: str = "total"  # total | fees
+    break_after_days: int = 10
 
 
 class NegotiationSettingsIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -79,6 +81,8 @@ class NegotiationSettingsIn(msgspec.Struct, forbid_unknown_fields=True):
     min_installment_amount: int | None = None
     cash_discount_percent: float | str | None = None
     waive_fees: bool | None = None
+    cash_discount_on: str | None = None
+    break_after_days: int | None = None
 
 
 class ProviderIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -75,7 +75,42 @@ class DunningEntry(msgspec.Struct, tag_field="type", tag="dunning"):
     final_action: str | None
 
 
-HistoryEntry = InvoiceEntry | AttemptEntry | MessageEntry | NoteEntry | PromiseEntry | DunningEntry
+class AgreementEntry(msgspec.Struct, tag_field="type", tag="agreement"):
+    """An agreement was made (renegotiation); ``status`` is its status now."""
+
+    id: str
+    occurred_at: datetime
+    agreement_id: str
+    status: str
+    source: str
+    currency: str
+    principal: int
+    total: int
+    installment_count: int
+
+
+class AgreementEndedEntry(msgspec.Struct, tag_field="type", tag="agreement_ended"):
+    """An agreement was completed, broken or canceled; ``restored_amount`` is the original
+    debt given back (broken or canceled)."""
+
+    id: str
+    occurred_at: datetime
+    agreement_id: str
+    status: str
+    currency: str
+    restored_amount: int
+
+
+HistoryEntry = (
+    InvoiceEntry
+    | AttemptEntry
+    | MessageEntry
+    | NoteEntry
+    | PromiseEntry
+    | DunningEntry
+    | AgreementEntry
+    | AgreementEndedEntry
+)
 
 
 class History(msgspec.Struct):

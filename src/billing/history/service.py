@@ -1,6 +1,6 @@
 """Everything that happened in collecting one customer's debt, for operators.
 
-Agreements (renegotiation) join this list when their table exists (a later issue).
+Agreements (renegotiation) appear twice: when made, and when they ended.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.collection.promises import get_customer
 from billing.gateways.declines import payer_message
 from billing.history.schemas import (
+    AgreementEndedEntry,
+    AgreementEntry,
     AttemptEntry,
     DunningEntry,
     HistoryEntry,
@@ -25,6 +27,7 @@ from billing.kit.errors import ProblemError
 from billing.kit.ids import new_id
 from billing.kit.pagination import check_limit
 from billing.models import (
+    Agreement,
     CollectionMessage,
     CustomerNote,
     DunningState,
@@ -89,6 +92,19 @@ async def customer_history(
                 d.final_action,
             )
         )  # fmt: skip
+    for g in await session.scalars(select(Agreement).filter_by(**scope)):
+        entries.append(
+            AgreementEntry(
+                g.id, g.created_at, g.id, g.status, g.source, g.currency, g.principal, g.total,
+                g.installment_count,
+            )
+        )  # fmt: skip
+        if g.ended_at is not None:
+            entries.append(
+                AgreementEndedEntry(
+                    f"{g.id}_ended", g.ended_at, g.id, g.status, g.currency, g.restored_amount
+                )
+            )
     entries.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
     if starting_after:
         ids = [e.id for e in entries]

@@ -1,5 +1,6 @@
 """One module per table; importing this package registers them all on ``Base.metadata``."""
 
+from billing.models.agreement import Agreement, AgreementInvoice
 from billing.models.api_key import ApiKey
 from billing.models.clock_state import ClockState
 from billing.models.collection_message import CollectionMessage
@@ -23,6 +24,8 @@ from billing.models.subscription import Subscription
 from billing.models.webhook_endpoint import WebhookDelivery, WebhookEndpoint
 
 __all__ = [
+    "Agreement",
+    "AgreementInvoice",
     "ApiKey",
     "ClockState",
     "CollectionMessage",

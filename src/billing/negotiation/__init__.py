@@ -1,0 +1,1 @@
+"""Renegotiation: agreements that consolidate overdue installments into new ones."""

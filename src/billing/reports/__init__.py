@@ -1,0 +1,1 @@
+"""Merchant reports: aggregate SQL, JSON or CSV."""
