@@ -173,7 +173,7 @@ def app_client(runtime: Runtime, **app_kwargs: Any) -> httpx.AsyncClient:
     """An HTTP client calling the app in this event loop (the runtime is the test's)."""
     from billing.app import create_app
 
-    app = create_app(runtime=runtime, **app_kwargs)
+    app: Any = create_app(runtime=runtime, **app_kwargs)  # an ASGI app; typed stricter by httpx
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
     )
