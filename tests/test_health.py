@@ -8,7 +8,7 @@ import httpx
 from billing.config import Settings
 from billing.queue import InlineDispatcher
 from billing.runtime import Runtime, build_runtime
-from tests.conftest import app_client
+from tests.conftest import MerchantAccount, app_client
 
 
 async def test_health_ready_and_request_id(client: httpx.AsyncClient) -> None:
@@ -59,8 +59,8 @@ async def test_unknown_route_is_problem_json(client: httpx.AsyncClient) -> None:
 
 
 async def test_invalid_patch_is_422_and_changes_nothing(
-    client: httpx.AsyncClient, merchant
-) -> None:  # type: ignore[no-untyped-def]
+    client: httpx.AsyncClient, merchant: MerchantAccount
+) -> None:
     before = (await client.get("/v1/merchant", headers=merchant.headers)).json()
     bad = await client.patch(
         "/v1/merchant",
