@@ -6,8 +6,9 @@ Creates its own PostgreSQL database on 127.0.0.1 (dropped afterwards), migrates 
 Alembic, seeds N overdue ``charge_automatically`` installments set-based (each with one
 failed automatic charge, soft decline), then times:
 
-1. the retry planner (``dunning.plan_retries``): selects every unhandled failure, plans
-   the retry (``next_payment_attempt``) and writes the dunning state;
+1. the retry planner (``dunning.plan_retries``): selects every unhandled failure (keyset
+   batches of 10,000, LATERAL latest-attempt lookup), plans the retry
+   (``next_payment_attempt``) and writes the dunning state (two ``unnest`` statements);
 2. the ruler (``collection.run_ruler``): queues the due step of every installment in the
    outbox (one ``INSERT ... SELECT`` per merchant and step) and enqueues one delivery job
    per message.
@@ -37,7 +38,7 @@ from billing.dunning.tasks import plan_retries
 from billing.jobs import JobCall, JobContext, load_tasks
 from billing.kit.clock import FixedClock
 from billing.migrate import upgrade
-from billing.models import CollectionMessage, DunningState
+from billing.models import CollectionMessage, DunningState, Invoice
 from billing.runtime import session_factory_for
 
 PG = os.environ.get("BILLING_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -145,7 +146,11 @@ async def run(n: int) -> dict[str, float]:
         async with factory() as session:
             states = await session.scalar(select(func.count()).select_from(DunningState))
             queued = await session.scalar(select(func.count()).select_from(CollectionMessage))
-        assert states == n, states
+            retrying = await session.scalar(
+                select(func.count()).where(Invoice.next_payment_attempt.is_not(None))
+            )
+        # Every soft decline got its retry time and its state, every installment a message.
+        assert states == n and retrying == n and queued == n, (states, retrying, queued)
         progress(f"planner: {planned} in {t1 - t0:.2f} s; ruler: {ruler} in {t2 - t1:.2f} s")
         await engine.dispose()
         return {

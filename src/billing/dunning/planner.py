@@ -24,12 +24,25 @@ write-off by the merchant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.db import is_postgres
@@ -98,7 +111,7 @@ def plan_failure(
 
 
 async def merchant_policies(
-    session: AsyncSession, merchant_ids: Sequence[str]
+    session: AsyncSession, merchant_ids: Iterable[str]
 ) -> dict[str, tuple[DunningPolicy, str]]:
     rows = await session.execute(
         select(Merchant.id, Merchant.timezone, MerchantSettings.dunning)
@@ -108,34 +121,206 @@ async def merchant_policies(
     return {mid: (dunning_policy(stored), tz) for mid, tz, stored in rows}
 
 
+# --- Planning at the moment a failure is recorded (payments.outcomes) -------------------
+
+
+@dataclass(frozen=True)
+class AttemptFact:
+    """What the plan needs of one automatic attempt."""
+
+    id: str
+    number: int
+    payment_method_id: str | None
+    status: str
+    decline_type: str | None
+    decline_code: str | None
+    failed_at: datetime  # completed_at, else attempted_at (3-D Secure left pending)
+
+
+def plan_latest_automatic(
+    policy: DunningPolicy,
+    tz: str,
+    invoice_id: str,
+    attempts: Sequence[AttemptFact],
+    now: datetime,
+) -> Plan | None:
+    """The plan for an installment's latest automatic attempt if it failed, else None.
+
+    Same inputs as the sweep's SQL (``unplanned_failures``): failures are the automatic
+    ones on the latest attempt's payment method, counted from the first of them.
+    """
+    if not attempts:
+        return None
+    latest = max(attempts, key=lambda a: a.number)
+    if latest.status not in FAILED:
+        return None
+    same = [
+        a
+        for a in attempts
+        if a.status in FAILED and a.payment_method_id == latest.payment_method_id
+    ]
+    decline_type = latest.decline_type
+    if latest.status == "requires_action":
+        decline_type = "authentication_required"
+    return plan_failure(
+        policy,
+        tz,
+        invoice_id=invoice_id,
+        failures=len(same),
+        first_failure_at=min(_aware(a.failed_at) for a in same),
+        decline_type=decline_type,
+        decline_code=latest.decline_code,
+        now=now,
+    )
+
+
+def _fact(attempt: PaymentAttempt) -> AttemptFact:
+    return AttemptFact(
+        attempt.id,
+        attempt.attempt_number,
+        attempt.payment_method_id,
+        attempt.status,
+        attempt.decline_type,
+        attempt.decline_code,
+        attempt.completed_at or attempt.attempted_at,
+    )
+
+
+@dataclass
+class RetryContext:
+    """The merchants' policies and the installments' automatic attempts, loaded once per
+    batch of outcomes *before* the outcomes change any attempt."""
+
+    policies: dict[str, tuple[DunningPolicy, str]]
+    attempts: dict[str, list[AttemptFact]]
+
+    def next_attempt(self, invoice: Invoice, attempt: PaymentAttempt) -> datetime | None:
+        """``next_payment_attempt`` after ``attempt`` (status already failed or
+        requires_action) was recorded; the same time the planner's sweep computes."""
+        policy, tz = self.policies[invoice.merchant_id]
+        now = attempt.completed_at or attempt.attempted_at
+        facts = [f for f in self.attempts.get(invoice.id, []) if f.id != attempt.id]
+        if attempt.initiated_by in AUTOMATIC:
+            plan = plan_latest_automatic(policy, tz, invoice.id, [*facts, _fact(attempt)], now)
+            return plan.next_retry_at if plan else None
+        # A payer or merchant payment is not a retry: the automatic schedule stands as it
+        # was before the payment started (starting it took the retry off the sweep).
+        plan = plan_latest_automatic(policy, tz, invoice.id, facts, now)
+        if plan is not None:
+            return plan.next_retry_at
+        if attempt.status == "failed" and attempt.decline_type == "soft":
+            # No automatic charge has failed yet: the schedule's first retry, from now,
+            # without counting this payment as one.
+            return plan_failure(
+                policy,
+                tz,
+                invoice_id=invoice.id,
+                failures=1,
+                first_failure_at=now,
+                decline_type="soft",
+                decline_code=attempt.decline_code,
+                now=now,
+            ).next_retry_at
+        return None
+
+
+async def load_retry_context(
+    session: AsyncSession, attempts: Sequence[PaymentAttempt]
+) -> RetryContext:
+    """Two queries for a whole batch of outcomes."""
+    policies = await merchant_policies(session, {a.merchant_id for a in attempts})
+    facts: dict[str, list[AttemptFact]] = {}
+    rows = await session.execute(
+        select(
+            _ATT.c.invoice_id,
+            _ATT.c.id,
+            _ATT.c.attempt_number,
+            _ATT.c.payment_method_id,
+            _ATT.c.status,
+            _ATT.c.decline_type,
+            _ATT.c.decline_code,
+            func.coalesce(_ATT.c.completed_at, _ATT.c.attempted_at),
+        ).where(
+            _ATT.c.invoice_id.in_({a.invoice_id for a in attempts}),
+            _ATT.c.initiated_by.in_(AUTOMATIC),
+        )
+    )
+    for invoice_id, *fact in rows:
+        facts.setdefault(invoice_id, []).append(AttemptFact(*fact))
+    return RetryContext(policies, facts)
+
+
+# --- The sweep: the safety net for every failure not yet in dunning_states ---------------
+
+
 def unplanned_failures(batch: int, postgres: bool, after: str = "") -> Any:
-    inner = _ATT.alias("automatic_attempts")
-    latest = (
-        select(func.max(inner.c.attempt_number))
-        .where(inner.c.invoice_id == _INV.c.id, inner.c.initiated_by.in_(AUTOMATIC))
-        .correlate(_INV)
+    """Open installments whose latest automatic attempt failed and is not yet planned, in
+    invoice id order after ``after``, with that method's failure count and first failure.
+
+    PostgreSQL walks ``ix_invoices_open_automatic`` and looks each installment's latest
+    attempt up through ``ix_payment_attempts_automatic`` (LATERAL, LIMIT 1): the cost is
+    one batch of index probes, never a pass over every failed attempt. SQLite has no
+    LATERAL and nests loops anyway: correlated subqueries there.
+    """
+    on: Any
+    if postgres:
+        latest: Any = (
+            select(
+                _ATT.c.id,
+                _ATT.c.payment_method_id,
+                _ATT.c.decline_type,
+                _ATT.c.decline_code,
+                _ATT.c.status,
+            )
+            .where(_ATT.c.invoice_id == _INV.c.id, _ATT.c.initiated_by.in_(AUTOMATIC))
+            .order_by(_ATT.c.attempt_number.desc())
+            .limit(1)
+            .lateral("latest_attempt")
+        )
+        on = true()
+    else:
+        latest = _ATT
+        numbers = _ATT.alias("automatic_attempts")
+        top = (
+            select(func.max(numbers.c.attempt_number))
+            .where(numbers.c.invoice_id == _INV.c.id, numbers.c.initiated_by.in_(AUTOMATIC))
+            .correlate(_INV)
+            .scalar_subquery()
+        )
+        on = and_(_ATT.c.invoice_id == _INV.c.id, _ATT.c.attempt_number == top)
+    failed = _ATT.alias("failed_attempts")
+    same_method = and_(
+        failed.c.invoice_id == _INV.c.id,
+        failed.c.initiated_by.in_(AUTOMATIC),
+        failed.c.status.in_(FAILED),
+        failed.c.payment_method_id.is_not_distinct_from(latest.c.payment_method_id),
+    )
+    failures = select(func.count()).where(same_method).scalar_subquery()
+    first = (
+        select(func.min(func.coalesce(failed.c.completed_at, failed.c.attempted_at)))
+        .where(same_method)
         .scalar_subquery()
     )
-    handled = exists().where(_DST.c.invoice_id == _INV.c.id, _DST.c.last_attempt_id == _ATT.c.id)
+    handled = exists().where(_DST.c.invoice_id == _INV.c.id, _DST.c.last_attempt_id == latest.c.id)
     query = (
         select(
             _INV.c.id,
             _INV.c.merchant_id,
             _INV.c.customer_id,
-            _INV.c.next_payment_attempt,
-            _ATT.c.id.label("attempt_id"),
-            _ATT.c.payment_method_id,
-            _ATT.c.decline_type,
-            _ATT.c.decline_code,
-            _ATT.c.status.label("attempt_status"),
+            latest.c.id.label("attempt_id"),
+            latest.c.payment_method_id,
+            latest.c.decline_type,
+            latest.c.decline_code,
+            latest.c.status.label("attempt_status"),
+            failures.label("failures"),
+            first.label("first_failure_at"),
         )
-        .select_from(_INV)
-        .join(_ATT, and_(_ATT.c.invoice_id == _INV.c.id, _ATT.c.attempt_number == latest))
+        .select_from(_INV.join(latest, on))
         .where(
             _INV.c.status == "open",
             _INV.c.collection_method == "charge_automatically",
             _INV.c.id > after,  # keyset: each batch starts where the last one ended
-            _ATT.c.status.in_(FAILED),
+            latest.c.status.in_(FAILED),
             ~handled,
         )
         .order_by(_INV.c.id)
@@ -147,40 +332,50 @@ def unplanned_failures(batch: int, postgres: bool, after: str = "") -> Any:
     return query
 
 
+# unnest: a whole batch in one statement and one round trip, whatever its size.
+_PG_RETRIES = text(
+    """UPDATE invoices SET next_payment_attempt = planned.at
+       FROM unnest(CAST(:ids AS varchar[]), CAST(:ats AS timestamptz[])) AS planned(id, at)
+       WHERE invoices.id = planned.id AND invoices.status = 'open'
+         AND (invoices.next_payment_attempt IS NULL OR invoices.next_payment_attempt > :now)
+         AND invoices.next_payment_attempt IS DISTINCT FROM planned.at"""
+)
+_STATE_COLUMNS = (
+    ("invoice_id", "varchar"), ("merchant_id", "varchar"), ("customer_id", "varchar"),
+    ("last_attempt_id", "varchar"), ("payment_method_id", "varchar"), ("failures", "int"),
+    ("first_failure_at", "timestamptz"), ("decline_type", "varchar"),
+    ("decline_code", "varchar"), ("status", "varchar"), ("next_retry_at", "timestamptz"),
+    ("final_action_at", "timestamptz"), ("final_action", "varchar"),
+    ("updated_at", "timestamptz"),
+)  # fmt: skip
+_PG_STATES = text(
+    "INSERT INTO dunning_states ({columns}) SELECT * FROM unnest({arrays})"
+    " ON CONFLICT (invoice_id) DO UPDATE SET {updates}".format(
+        columns=", ".join(c for c, _ in _STATE_COLUMNS),
+        arrays=", ".join(f"CAST(:{c} AS {t}[])" for c, t in _STATE_COLUMNS),
+        updates=", ".join(f"{c} = excluded.{c}" for c, _ in _STATE_COLUMNS[1:]),
+    )
+)
+
+
 async def plan_failed_attempts(
     session: AsyncSession, now: datetime, *, batch: int = 1000, after: str = ""
 ) -> tuple[int, str]:
     """One batch of unhandled failures with invoice ids after ``after``: plan retries,
     record the dunning state. Returns (installments handled, last invoice id)."""
-    rows = (await session.execute(unplanned_failures(batch, is_postgres(session), after))).all()
+    postgres = is_postgres(session)
+    if postgres:
+        # These statements are index probes costed as if they read every row; JIT
+        # compiling them costs more than running them.
+        await session.execute(text("SET LOCAL jit = off"))
+    rows = (await session.execute(unplanned_failures(batch, postgres, after))).all()
     if not rows:
         return 0, after
-    ids = [r.id for r in rows]
-    # Counted failures per (invoice, method): the schedule restarts on a new method.
-    stats = {
-        (i, pm): (int(n), first)
-        for i, pm, n, first in await session.execute(
-            select(
-                _ATT.c.invoice_id,
-                _ATT.c.payment_method_id,
-                func.count(),
-                func.min(func.coalesce(_ATT.c.completed_at, _ATT.c.attempted_at)),
-            )
-            .where(
-                _ATT.c.invoice_id.in_(ids),
-                _ATT.c.initiated_by.in_(AUTOMATIC),
-                _ATT.c.status.in_(FAILED),
-            )
-            .group_by(_ATT.c.invoice_id, _ATT.c.payment_method_id)
-        )
-    }
-    policies = await merchant_policies(session, [r.merchant_id for r in rows])
+    policies = await merchant_policies(session, {r.merchant_id for r in rows})
     states: list[dict[str, Any]] = []
-    retries: list[dict[str, Any]] = []
     for r in rows:
         policy, tz = policies[r.merchant_id]
-        failures, first = stats.get((r.id, r.payment_method_id), (1, now))
-        first = _aware(first)
+        failures, first = int(r.failures or 1), _aware(r.first_failure_at or now)
         decline_type = r.decline_type
         if r.attempt_status == "requires_action":
             decline_type = "authentication_required"
@@ -194,7 +389,6 @@ async def plan_failed_attempts(
             decline_code=r.decline_code,
             now=now,
         )
-        retries.append({"b_id": r.id, "b_at": plan.next_retry_at})
         states.append(
             {
                 "invoice_id": r.id,
@@ -213,20 +407,32 @@ async def plan_failed_attempts(
                 "updated_at": now,
             }
         )
-    # The merchant's policy decides: payments may have planned a retry inline with its
-    # defaults; replace it unless it is already due (being charged under a lease).
-    await session.execute(
-        update(_INV)
-        .where(
-            _INV.c.id == bindparam("b_id"),
-            _INV.c.status == "open",
-            or_(_INV.c.next_payment_attempt.is_(None), _INV.c.next_payment_attempt > now),
+    # payments.outcomes planned most of these already with the same policy and inputs, so
+    # this rarely changes a row; it never moves a retry that is already due (being charged).
+    if postgres:
+        await session.execute(
+            _PG_RETRIES,
+            {
+                "ids": [s["invoice_id"] for s in states],
+                "ats": [s["next_retry_at"] for s in states],
+                "now": now,
+            },
         )
-        .values(next_payment_attempt=bindparam("b_at")),
-        retries,
-    )
-    await session.execute(delete(_DST).where(_DST.c.invoice_id.in_(ids)))
-    await session.execute(insert(_DST), states)
+        await session.execute(_PG_STATES, {c: [s[c] for s in states] for c, _ in _STATE_COLUMNS})
+    else:
+        await session.execute(
+            update(_INV)
+            .where(
+                _INV.c.id == bindparam("b_id"),
+                _INV.c.status == "open",
+                or_(_INV.c.next_payment_attempt.is_(None), _INV.c.next_payment_attempt > now),
+            )
+            .values(next_payment_attempt=bindparam("b_at")),
+            [{"b_id": s["invoice_id"], "b_at": s["next_retry_at"]} for s in states],
+        )
+        ids = [s["invoice_id"] for s in states]
+        await session.execute(delete(_DST).where(_DST.c.invoice_id.in_(ids)))
+        await session.execute(insert(_DST), states)
     return len(rows), rows[-1].id
 
 

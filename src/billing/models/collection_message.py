@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
@@ -22,6 +22,13 @@ class CollectionMessage(Base):
         # The delivery sweep's selector: pending rows whose time has come.
         Index("ix_collection_messages_due", "status", "deliver_at"),
         Index("ix_collection_messages_customer", "merchant_id", "customer_id", "sent_at"),
+        # The delivery sweep's keyset walk over pending messages only (migration 0008).
+        Index(
+            "ix_collection_messages_pending",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

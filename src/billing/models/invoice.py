@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
@@ -21,6 +21,13 @@ class Invoice(Base):
         Index("ix_invoices_merchant_customer", "merchant_id", "customer_id"),
         Index("ix_invoices_status_due", "status", "due_at"),
         Index("ix_invoices_next_attempt", "next_payment_attempt"),
+        # The retry planner's keyset walk (migration 0008).
+        Index(
+            "ix_invoices_open_automatic",
+            "id",
+            postgresql_where=text("status = 'open' AND collection_method = 'charge_automatically'"),
+            sqlite_where=text("status = 'open' AND collection_method = 'charge_automatically'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -26,6 +26,14 @@ class PaymentAttempt(Base):
             sqlite_where=text("status = 'succeeded'"),
         ),
         Index("ix_payment_attempts_status", "status", "attempted_at"),
+        # Latest automatic attempt per invoice, for the retry planner (migration 0008).
+        Index(
+            "ix_payment_attempts_automatic",
+            "invoice_id",
+            "attempt_number",
+            postgresql_where=text("initiated_by IN ('automatic', 'retry')"),
+            sqlite_where=text("initiated_by IN ('automatic', 'retry')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

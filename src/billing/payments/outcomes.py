@@ -25,7 +25,7 @@ from billing.invoices.settlement import open_invoices_of, reactivate_subscriptio
 from billing.invoices.state import COLLECTIBLE
 from billing.kit.errors import NotFound
 from billing.models import Invoice, PaymentAttempt, PaymentMethod, Subscription
-from billing.payments.retries import RetryPolicy, first_failures, next_retry, retry_policies
+from billing.payments.retries import RetryContext, load_retry_context
 from billing.payments.state import ATTEMPT
 from billing.subscriptions.state import SUBSCRIPTION
 
@@ -40,8 +40,7 @@ class _Batch:
     invoices: dict[str, Invoice]
     subscriptions: dict[str, Subscription]
     open_by_subscription: dict[str, set[str]] = field(default_factory=dict)
-    policies: dict[str, RetryPolicy] = field(default_factory=dict)
-    first_failures: dict[str, datetime] = field(default_factory=dict)
+    retries: RetryContext = field(default_factory=lambda: RetryContext({}, {}))
     disable: dict[str, str] = field(default_factory=dict)  # payment method id -> reason
 
 
@@ -124,10 +123,10 @@ async def _load_context(
         if s.status in ("past_due", "unpaid") and any(r.status == "succeeded" for _, r in changing)
     ]
     batch.open_by_subscription = await open_invoices_of(session, reactivating)
-    soft = [a for a, r in changing if r.status == "failed" and r.decline_type == "soft"]
-    if soft:
-        batch.policies = await retry_policies(session, {a.merchant_id for a in soft})
-        batch.first_failures = await first_failures(session, {a.invoice_id for a in soft})
+    failing = [a for a, r in changing if r.status in ("failed", "requires_action")]
+    if failing:
+        # Loaded before any attempt of the batch changes; the dunning policy decides.
+        batch.retries = await load_retry_context(session, failing)
 
 
 def _changes(attempt: PaymentAttempt, result: ChargeResult) -> bool:
@@ -241,9 +240,7 @@ async def _failed(
         invoice.next_payment_attempt = now
         return
     invoice.attempt_count += 1
-    policy = batch.policies.get(attempt.merchant_id, ("America/Sao_Paulo", {}))
-    first = batch.first_failures.get(invoice.id)
-    invoice.next_payment_attempt = next_retry(invoice, attempt, policy, first, now)
+    invoice.next_payment_attempt = batch.retries.next_attempt(invoice, attempt)
     await record_event(
         session,
         invoice.merchant_id,
@@ -281,6 +278,8 @@ async def _requires_action(
     if invoice.status not in COLLECTIBLE:
         return
     invoice.attempt_count += 1
+    # Automatic: no retry, the payer confirms. Payer/merchant: the schedule stands.
+    invoice.next_payment_attempt = batch.retries.next_attempt(invoice, attempt)
     await record_event(
         session,
         invoice.merchant_id,
