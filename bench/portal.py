@@ -6,9 +6,17 @@
 Starts the real server (uvicorn, the app factory) on a free port with a database of its own
 (SQLite file or a fresh PostgreSQL database, migrated with Alembic), seeds N payers through
 the merchant API (half with an overdue installment, so the page shows late fee and
-interest), opens one portal session per payer (each client keeps its own cookie) and has
-N httpx clients request ``GET /portal/`` in a closed loop. Prints requests/s and latency
-percentiles; the load generator runs on the same machine and shares its CPUs.
+interest), opens one portal session per payer (each client keeps its own cookie jar) and
+requests ``GET /portal/``:
+
+- closed loop (default): N clients, each sending its next request when the last answered;
+- open loop (``--rate R``): requests start at a fixed R per second whatever the server does,
+  spread over the N sessions, so queueing shows up in the latency instead of slowing the
+  arrivals (latency is measured from the scheduled start).
+
+The load generator is aiohttp (httpx's pool tops out near 250 requests/s on this machine,
+below what the server can do); it runs on the same machine and shares its CPUs. The server
+is uvicorn with uvloop and httptools, without the access log.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,38 +104,19 @@ def seed(base: str, headers: dict[str, str], n: int) -> list[str]:
     return [link["url"] for link in links]
 
 
-async def load(base: str, links: list[str], seconds: float, warmup: float) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    clients = []
-    for url in links:
-        client = httpx.AsyncClient(base_url=base, timeout=30)
-        entered = await client.get(url.removeprefix(base))
-        assert entered.status_code == 303, entered.text
-        clients.append(client)
-    start = time.perf_counter()
-    measure_from = start + warmup
-    stop = measure_from + seconds
+async def enter(http: aiohttp.ClientSession, base: str, url: str) -> None:
+    """Open the session link like a payer: the "Continue" page, then its POST."""
+    async with http.get(url) as page:
+        html = await page.text()
+        assert page.status == 200, html
+    marker = 'name="csrf_token" value="'
+    start = html.index(marker) + len(marker)
+    csrf = html[start : html.index('"', start)]
+    async with http.post(url, data={"csrf_token": csrf}, allow_redirects=False) as entered:
+        assert entered.status == 303, await entered.text()
 
-    async def run(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while (now := time.perf_counter()) < stop:
-            try:
-                response = await client.get("/portal/")
-            except httpx.TransportError:
-                # An idle keep-alive connection closed by the server: counted, retried.
-                errors += 1
-                continue
-            done = time.perf_counter()
-            if now >= measure_from:
-                if response.status_code == 200:
-                    latencies.append(done - now)
-                else:
-                    errors += 1
 
-    await asyncio.gather(*(run(c) for c in clients))
-    for client in clients:
-        await client.aclose()
+def summary(latencies: list[float], errors: int, seconds: float) -> dict[str, float]:
     latencies.sort()
 
     def pct(p: float) -> float:
@@ -139,8 +129,68 @@ async def load(base: str, links: list[str], seconds: float, warmup: float) -> di
         "p50_ms": pct(0.50),
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
+        "max_ms": latencies[-1] * 1000,
         "mean_ms": statistics.fmean(latencies) * 1000,
     }
+
+
+async def load(
+    base: str, links: list[str], seconds: float, warmup: float, rate: float | None
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    sessions = []
+    for url in links:
+        # One connection per payer, its own cookies: 100 browsers, not one shared pool.
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1),
+            cookie_jar=aiohttp.CookieJar(unsafe=True),  # cookies for a bare IP host
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
+        await enter(http, base, url)
+        sessions.append(http)
+    overview = f"{base}/portal/"
+
+    async def one(http: aiohttp.ClientSession, started: float, measure_from: float) -> None:
+        nonlocal errors
+        try:
+            async with http.get(overview) as response:
+                await response.read()
+                ok = response.status == 200
+        except aiohttp.ClientError:
+            ok = False
+        done = time.perf_counter()
+        if started >= measure_from:
+            if ok:
+                latencies.append(done - started)
+            else:
+                errors += 1
+
+    start = time.perf_counter()
+    measure_from = start + warmup
+    stop = measure_from + seconds
+    if rate is None:
+
+        async def closed(http: aiohttp.ClientSession) -> None:
+            while (now := time.perf_counter()) < stop:
+                await one(http, now, measure_from)
+
+        await asyncio.gather(*(closed(h) for h in sessions))
+    else:
+        # Open loop: request i is due at start + i / rate, on session i mod N (aiohttp
+        # queues it on that session's connection if the previous one is still running).
+        tasks = []
+        i = 0
+        while (due := start + i / rate) < stop:
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(sessions[i % len(sessions)], due, measure_from)))
+            i += 1
+        await asyncio.gather(*tasks)
+    for http in sessions:
+        await http.close()
+    return summary(latencies, errors, seconds)
 
 
 def main() -> None:
@@ -150,6 +200,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="open loop: requests started per second"
+    )
     args = parser.parse_args()
 
     import tempfile
@@ -188,6 +241,10 @@ def main() -> None:
                 str(port),
                 "--workers",
                 str(args.workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
                 "--log-level",
                 "warning",
                 "--no-access-log",
@@ -205,13 +262,14 @@ def main() -> None:
             time.sleep(0.1)
         headers = {"Authorization": f"Bearer {created['api_key']}"}
         links = seed(base, headers, args.sessions)
-        result = asyncio.run(load(base, links, args.seconds, args.warmup))
+        result = asyncio.run(load(base, links, args.seconds, args.warmup, args.rate))
         print(
             json.dumps(
                 {
                     "backend": args.backend,
                     "sessions": args.sessions,
                     "workers": args.workers,
+                    "mode": f"open loop, {args.rate:g}/s" if args.rate else "closed loop",
                     **result,
                     "machine": machine(),
                 },

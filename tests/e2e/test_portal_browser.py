@@ -70,6 +70,16 @@ def _session_url(app: Served, customer: str, **extra: str) -> str:
     )
 
 
+def _open_link(page: Any, url: str, button: str, snapshot_name: str | None = None) -> None:
+    """Open the session link (a "Continue" page: an e-mail scanner's GET uses nothing up),
+    then press the button that signs in."""
+    page.goto(url)
+    if snapshot_name:
+        snapshot(page, snapshot_name)
+    page.get_by_role("button", name=button).click()
+    page.wait_for_url(re.compile(r".*/portal/?$"))
+
+
 def test_overdue_replace_card_pay_change_plan_cancel_pt_br(browser: Any, tmp_path: Path) -> None:
     with served_app(tmp_path) as app:
         _setup(app)
@@ -82,7 +92,7 @@ def test_overdue_replace_card_pay_change_plan_cancel_pt_br(browser: Any, tmp_pat
         context = browser.new_context(bypass_csp=True, viewport={"width": 390, "height": 844})
         page = context.new_page()
         url = _session_url(app, ids["customer"])
-        page.goto(url)
+        _open_link(page, url, "Continuar", "pt-BR-enter")
         assert page.url.rstrip("/").endswith("/portal")  # the token left the address bar
         assert page.get_by_role("heading", name="Pagamento em atraso").is_visible()
         assert page.get_by_test_id("late-fee").inner_text().replace("\xa0", " ") == "R$ 2,00"
@@ -151,7 +161,7 @@ def test_pix_payment_and_english_pages(browser: Any, tmp_path: Path) -> None:
         _advance(app, 3)
         context = browser.new_context(bypass_csp=True)
         page = context.new_page()
-        page.goto(_session_url(app, ids["customer"]))
+        _open_link(page, _session_url(app, ids["customer"]), "Continue", "en-enter")
         assert page.locator("html").get_attribute("lang") == "en"
         assert page.get_by_role("heading", name="Payment overdue").is_visible()
         snapshot(page, "en-overview-overdue")
@@ -189,4 +199,26 @@ def test_pix_payment_and_english_pages(browser: Any, tmp_path: Path) -> None:
         page.get_by_role("button", name="Send link").click()
         page.get_by_test_id("login-sent").wait_for()
         snapshot(page, "en-login-sent")
+        context.close()
+
+
+def test_bank_authentication_step_en(browser: Any, tmp_path: Path) -> None:
+    with served_app(tmp_path) as app:
+        _setup(app)
+        ids = _payer(
+            app, locale="en", email="ana@example.com", card="pm_card_authenticationRequired"
+        )
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        _open_link(page, _session_url(app, ids["customer"]), "Continue")
+        page.get_by_role("link", name="Installments").click()
+        page.get_by_role("link", name=re.compile("View details")).first.click()
+        page.get_by_role("link", name="Confirm payment").click()
+        page.wait_for_url("**/portal/sandbox/authenticate/**")
+        assert page.get_by_test_id("auth-amount").inner_text().startswith("Payment of R$")
+        snapshot(page, "en-bank-authentication")
+        page.get_by_role("button", name="Approve").click()
+        page.get_by_test_id("pay-success").wait_for()
+        assert app.api("GET", f"/v1/invoices/{ids['invoice']}")["status"] == "paid"
+        assert app.api("GET", f"/v1/subscriptions/{ids['subscription']}")["status"] == "active"
         context.close()

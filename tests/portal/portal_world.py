@@ -97,7 +97,17 @@ async def open_portal(client: httpx.AsyncClient, world: World, **body: object) -
     )
     assert created.status_code == 201, created.text
     path = created.json()["url"].removeprefix("http://testserver.local")
-    return await client.get(path)
+    return await enter(client, path)
+
+
+async def enter(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """What the payer does with a session link: open it (a "Continue" page that uses
+    nothing up), then press Continue (the POST that swaps the link for the cookie)."""
+    page = await client.get(path)
+    if page.status_code != 200:
+        return page
+    assert "billing_portal=" not in page.headers.get("set-cookie", ""), "GET must not log in"
+    return await client.post(path, data={"csrf_token": csrf_of(page.text)})
 
 
 def csrf_of(html: str) -> str:

@@ -217,3 +217,97 @@ async def test_methods_default_and_remove(client: AsyncClient, runtime: Runtime)
     assert removed.status_code == 303
     page = await client.get("/portal/methods")
     assert "Mastercard final 4444" not in page.text
+
+
+async def _bank_challenge(client: AsyncClient, world: object) -> str:
+    """Open the installment whose payment awaits 3-D Secure; follow "Confirmar pagamento"."""
+    detail = await client.get(f"/portal/invoices/{world.invoice_id}")  # type: ignore[attr-defined]
+    assert "O seu banco pediu uma confirmação de segurança." in detail.text
+    start = detail.text.index('href="/portal/sandbox/authenticate/') + len('href="')
+    return detail.text[start : detail.text.index('"', start)]
+
+
+async def test_bank_authentication_approved_pays_the_installment(
+    client: AsyncClient, runtime: Runtime
+) -> None:
+    world = await build_world(client, runtime, card="pm_card_authenticationRequired")
+    h = world.merchant.headers
+    attempts = (await client.get(f"/v1/payments?invoice_id={world.invoice_id}", headers=h)).json()
+    assert attempts["data"][0]["status"] == "requires_action"
+    await open_portal(client, world)
+    challenge_url = await _bank_challenge(client, world)
+    challenge = await client.get(challenge_url)
+    assert challenge.status_code == 200, challenge.text
+    assert "R$\xa0100,00" in challenge.text and "Aprovar" in challenge.text
+    approved = await client.post(
+        challenge_url, data={"csrf_token": csrf_of(challenge.text), "outcome": "approve"}
+    )
+    assert approved.status_code == 303, approved.text
+    result = await client.get(approved.headers["location"])
+    assert 'data-testid="pay-success"' in result.text, result.text
+    invoice = (await client.get(f"/v1/invoices/{world.invoice_id}", headers=h)).json()
+    assert invoice["status"] == "paid"
+    sub = (await client.get(f"/v1/subscriptions/{world.subscription_id}", headers=h)).json()
+    assert sub["status"] == "active"
+    # The challenge cannot be answered twice: the page now says so, and a second POST
+    # changes nothing.
+    again = await client.get(challenge_url)
+    assert again.status_code == 200 and "não aguarda mais confirmação" in again.text
+    replay = await client.post(
+        challenge_url, data={"csrf_token": csrf_of(challenge.text), "outcome": "fail"}
+    )
+    assert replay.status_code == 303
+    invoice = (await client.get(f"/v1/invoices/{world.invoice_id}", headers=h)).json()
+    assert invoice["status"] == "paid"
+
+
+async def test_bank_authentication_failed_leaves_it_due(
+    client: AsyncClient, runtime: Runtime
+) -> None:
+    world = await build_world(client, runtime, card="pm_card_authenticationRequired")
+    other = await build_world(
+        client, runtime, card="pm_card_authenticationRequired", email="b@example.com"
+    )
+    await open_portal(client, world)
+    challenge_url = await _bank_challenge(client, world)
+    challenge = await client.get(challenge_url)
+    failed = await client.post(
+        challenge_url, data={"csrf_token": csrf_of(challenge.text), "outcome": "fail"}
+    )
+    assert failed.status_code == 303
+    result = await client.get(failed.headers["location"])
+    assert 'data-testid="decline-message"' in result.text, result.text
+    h = world.merchant.headers
+    invoice = (await client.get(f"/v1/invoices/{world.invoice_id}", headers=h)).json()
+    assert invoice["status"] == "open" and invoice["amount_paid"] == 0
+    payments = (await client.get(f"/v1/payments?invoice_id={world.invoice_id}", headers=h)).json()
+    assert payments["data"][0]["status"] == "failed"
+    # Another payer's challenge is a 404, to look at and to answer.
+    theirs = (
+        await client.get(
+            f"/v1/payments?invoice_id={other.invoice_id}", headers=other.merchant.headers
+        )
+    ).json()["data"][0]
+    assert theirs["status"] == "requires_action"
+    other_attempt_url = f"/portal/sandbox/authenticate/{await _gateway_ref(runtime, theirs['id'])}"
+    assert (await client.get(other_attempt_url)).status_code == 404
+    answered = await client.post(
+        other_attempt_url, data={"csrf_token": csrf_of(challenge.text), "outcome": "approve"}
+    )
+    assert answered.status_code == 404
+    assert (
+        await client.get(f"/v1/invoices/{other.invoice_id}", headers=other.merchant.headers)
+    ).json()["status"] == "open"
+
+
+async def _gateway_ref(runtime: Runtime, attempt_id: str) -> str:
+    from sqlalchemy import select
+
+    from billing.models import PaymentAttempt
+
+    async with runtime.session_factory() as session:
+        ref = await session.scalar(
+            select(PaymentAttempt.gateway_ref).where(PaymentAttempt.id == attempt_id)
+        )
+    assert ref
+    return ref

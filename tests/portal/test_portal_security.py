@@ -12,7 +12,8 @@ from sqlalchemy import text
 
 from billing.kit.clock import FixedClock
 from billing.runtime import Runtime
-from tests.portal.portal_world import build_world, csrf_of, open_portal
+from tests.conftest import app_client
+from tests.portal.portal_world import build_world, csrf_of, enter, open_portal
 
 
 async def _link(client: AsyncClient, world: object) -> str:
@@ -32,7 +33,7 @@ async def test_session_link_is_single_use_and_cookie_is_flagged(
 ) -> None:
     world = await build_world(client, runtime)
     path = await _link(client, world)
-    first = await client.get(path)
+    first = await enter(client, path)
     assert first.status_code == 303
     cookie = first.headers["set-cookie"]
     assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Path=/portal" in cookie
@@ -42,6 +43,31 @@ async def test_session_link_is_single_use_and_cookie_is_flagged(
     again = await client.get(path)
     assert again.status_code == 410
     assert "já foi usado" in again.text
+    client.cookies.set("billing_portal_login", "x", path="/portal")
+    reused = await client.post(path, data={"csrf_token": "x"})  # a valid Continue, link used
+    assert reused.status_code == 410
+    assert (await client.get("/portal/")).status_code == 401
+
+
+async def test_link_prefetch_by_a_mail_scanner_uses_nothing(
+    client: AsyncClient, runtime: Runtime
+) -> None:
+    world = await build_world(client, runtime)
+    path = await _link(client, world)
+    async with app_client(runtime) as scanner:
+        for _ in range(3):  # scanners and link previews fetch the link, sometimes repeatedly
+            fetched = await scanner.get(path)
+            assert fetched.status_code == 200 and "Continuar" in fetched.text
+            assert "billing_portal=" not in fetched.headers.get("set-cookie", "")
+        assert (await scanner.get("/portal/")).status_code == 401
+    # Pressing Continue without the form's token (a cross-site POST) opens nothing either.
+    forged = await client.post(path, data={})
+    assert forged.status_code == 403
+    assert (await client.get("/portal/")).status_code == 401
+    # The payer's own click still works, once.
+    entered = await enter(client, path)
+    assert entered.status_code == 303
+    assert (await client.get("/portal/")).status_code == 200
 
 
 async def test_secure_cookie_outside_localhost(runtime: Runtime, client: AsyncClient) -> None:
@@ -53,7 +79,7 @@ async def test_secure_cookie_outside_localhost(runtime: Runtime, client: AsyncCl
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://portal.example.com"
     ) as remote:
-        entered = await remote.get(path)
+        entered = await enter(remote, path)
     assert entered.status_code == 303
     assert "Secure" in entered.headers["set-cookie"]
 
@@ -66,8 +92,14 @@ async def test_expired_and_forged_tokens(client: AsyncClient, runtime: Runtime) 
     clock.set(clock.now() + timedelta(minutes=11))
     expired = await client.get(path)
     assert expired.status_code == 410 and "expirou" in expired.text
+    # A well-formed Continue (matching double-submit token) on a dead link still opens nothing.
+    form = {"csrf_token": "t"}
+    client.cookies.set("billing_portal_login", "t", path="/portal")
+    expired_post = await client.post(path, data=form)
+    assert expired_post.status_code == 410 and "expirou" in expired_post.text
     forged = await client.get(path[:-4] + "AAAA")
     assert forged.status_code == 404
+    assert (await client.post(path[:-4] + "AAAA", data=form)).status_code == 404
     garbage = await client.get("/portal/s/not-a-token")
     assert garbage.status_code == 404
     assert (await client.get("/portal/")).status_code == 401
@@ -77,7 +109,7 @@ async def test_tokens_are_stored_hashed(client: AsyncClient, runtime: Runtime) -
     world = await build_world(client, runtime)
     path = await _link(client, world)
     raw = path.rsplit("/", 1)[-1]
-    entered = await client.get(path)
+    entered = await enter(client, path)
     session_raw = entered.cookies.get("billing_portal") or client.cookies.get("billing_portal")
     assert session_raw
     async with runtime.session_factory() as session:
@@ -243,7 +275,7 @@ async def test_login_link_arrives_and_opens_the_portal(
             )
             assert len(sent) == 1 and sent[0].to == world.email
             link = next(w for w in sent[0].text.split() if "/portal/s/" in w)
-            entered = await fresh.get(link.removeprefix("http://testserver.local"))
+            entered = await enter(fresh, link.removeprefix("http://testserver.local"))
             assert entered.status_code == 303
             assert (await fresh.get("/portal/")).status_code == 200
     finally:

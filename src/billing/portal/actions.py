@@ -82,6 +82,28 @@ class PortalActions(Controller):
             suffix += f"&skipped={outcome.skipped}"
         return redirect(f"/portal/invoices/{invoice_id}{suffix}")
 
+    # -- the sandbox's 3-D Secure challenge --------------------------------------------
+
+    @get("/sandbox/authenticate/{gateway_ref:str}")
+    async def sandbox_authenticate_form(
+        self, request: AnyRequest, gateway_ref: str, payer: Payer, db_session: AsyncSession
+    ) -> Template:
+        attempt = await views.attempt_by_gateway_ref(db_session, payer, gateway_ref)
+        return render(request, "sandbox_authenticate.html.jinja", payer=payer, attempt=attempt)
+
+    @post("/sandbox/authenticate/{gateway_ref:str}")
+    async def sandbox_authenticate(
+        self, gateway_ref: str, data: Form, payer: Payer, db_session: AsyncSession, state: State
+    ) -> Redirect:
+        invoice_id, status = await payments.confirm_sandbox_authentication(
+            db_session,
+            get_runtime(state).job_context,
+            payer,
+            gateway_ref,
+            success=data.get("outcome") == "approve",
+        )
+        return redirect(f"/portal/invoices/{invoice_id}?outcome={status}")
+
     # -- payment methods -------------------------------------------------------------
 
     @post("/methods/new")

@@ -7,7 +7,8 @@ two languages cannot drift apart. An unknown key fails loudly in tests (KeyError
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -177,6 +178,18 @@ _PT: dict[str, str] = {
     "help.email": "E-mail",
     "help.phone": "Telefone",
     "help.address": "Endereço",
+    "enter.title": "Portal de pagamentos de {merchant}",
+    "enter.intro": "Para entrar com segurança, toque em Continuar.",
+    "enter.continue": "Continuar",
+    "auth.title": "Confirmação de segurança do banco (ambiente de testes)",
+    "auth.intro": (
+        "Ambiente de testes: esta página imita a confirmação que o seu banco pede "
+        "(3-D Secure). Nenhum banco real é consultado."
+    ),
+    "auth.amount": "Pagamento de {amount} para {merchant}",
+    "auth.approve": "Aprovar",
+    "auth.fail": "Recusar",
+    "auth.done": "Este pagamento não aguarda mais confirmação.",
     "login.title": "Acessar o portal de {merchant}",
     "login.intro": "Informe o e-mail cadastrado. Enviaremos um link de acesso.",
     "login.email": "E-mail",
@@ -362,6 +375,18 @@ _EN: dict[str, str] = {
     "help.email": "E-mail",
     "help.phone": "Phone",
     "help.address": "Address",
+    "enter.title": "{merchant} payment portal",
+    "enter.intro": "To sign in securely, press Continue.",
+    "enter.continue": "Continue",
+    "auth.title": "Bank security check (test mode)",
+    "auth.intro": (
+        "Test mode: this page mimics the confirmation your bank asks for (3-D Secure). "
+        "No real bank is contacted."
+    ),
+    "auth.amount": "Payment of {amount} to {merchant}",
+    "auth.approve": "Approve",
+    "auth.fail": "Fail",
+    "auth.done": "This payment is no longer waiting for a confirmation.",
     "login.title": "Sign in to {merchant}'s portal",
     "login.intro": "Enter the e-mail address you registered with. We will send you a sign-in link.",
     "login.email": "E-mail",
@@ -415,12 +440,23 @@ class Formatter:
         self._tz = ZoneInfo(tz)
 
     def money(self, amount: int, currency: str) -> str:
-        return format_money(amount, currency, self.locale)
+        return _money(amount, currency, self.locale)
 
     def date(self, value: datetime | None) -> str:
         if value is None:
             return ""
-        local = value.astimezone(self._tz).date()
-        return format_date(
-            local, "dd/MM/yyyy" if self.locale == "pt-BR" else "MMM d, yyyy", locale=self._babel
-        )
+        return _date(value.astimezone(self._tz).date(), self.locale, self._babel)
+
+
+# Babel's formatting is the costliest step of rendering a page; the same few amounts and
+# dates repeat on every page, so each string is built once per process.
+@lru_cache(maxsize=8192)
+def _money(amount: int, currency: str, locale: str) -> str:
+    return format_money(amount, currency, locale)
+
+
+@lru_cache(maxsize=4096)
+def _date(value: date, locale: str, babel_locale: str) -> str:
+    return format_date(
+        value, "dd/MM/yyyy" if locale == "pt-BR" else "MMM d, yyyy", locale=babel_locale
+    )

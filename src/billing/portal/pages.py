@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.background_tasks import BackgroundTask
-from litestar.datastructures import Cookie, State
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
@@ -25,11 +25,11 @@ from billing.portal.web import (
     cleared_cookie,
     csrf_guard,
     local_path,
+    login_csrf_cookie,
     new_login_csrf,
     provide_payer,
     redirect,
     render,
-    secure_cookies,
     session_cookie,
     settings_of,
 )
@@ -46,6 +46,24 @@ class PortalPages(Controller):
     dependencies = {"payer": Provide(provide_payer)}
 
     @get("/s/{token:str}")
+    async def enter_form(
+        self, request: AnyRequest, token: str, db_session: AsyncSession, clock: Clock, state: State
+    ) -> Template:
+        """A "Continue" button, the token left unused: e-mail scanners and link previews
+        fetch links with GET, and must not burn the payer's single-use link."""
+        merchant, locale = await sessions.check_link(db_session, token, now=clock.now())
+        form_token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
+        return render(
+            request,
+            "enter.html.jinja",
+            merchant=merchant,
+            locale=locale,
+            token=token,
+            login_csrf=form_token,
+            cookies=[login_csrf_cookie(request, settings_of(state), form_token)],
+        )
+
+    @post("/s/{token:str}")
     async def enter(
         self, request: AnyRequest, token: str, db_session: AsyncSession, clock: Clock, state: State
     ) -> Redirect:
@@ -116,14 +134,7 @@ class PortalPages(Controller):
     ) -> Template:
         merchant = await _merchant(db_session, merchant_id)
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or new_login_csrf()
-        cookie = Cookie(
-            key=LOGIN_CSRF_COOKIE,
-            value=token,
-            path="/portal",
-            httponly=True,
-            secure=secure_cookies(request, settings_of(state)),
-            samesite="lax",
-        )
+        cookie = login_csrf_cookie(request, settings_of(state), token)
         return render(
             request, "login.html.jinja", merchant=merchant, login_csrf=token, cookies=[cookie]
         )

@@ -15,14 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.gateways import InvalidRequest
 from billing.jobs import JobContext
-from billing.kit.errors import ProblemError, ValidationFailed
+from billing.kit.errors import NotFound, ProblemError, ValidationFailed
 from billing.models import Customer, PaymentMethod, Subscription
 from billing.payments.attempts import SkipReason
 from billing.payments.gateway_registry import merchant_gateway
 from billing.payments.methods import attach_method, detach_method
-from billing.payments.service import attempt_charge
+from billing.payments.service import attempt_charge, record_result
 from billing.portal.sessions import Payer
-from billing.portal.views import get_invoice, get_method
+from billing.portal.views import attempt_by_gateway_ref, get_invoice, get_method
 from billing.subscriptions.state import RENEWING
 
 CHOICES = frozenset({"saved", "pix", "boleto"})
@@ -95,6 +95,46 @@ async def pay_invoice(
     if outcome.attempt is None:
         return PayOutcome("skipped", skipped=outcome.skipped)
     return PayOutcome(outcome.attempt.status, outcome.attempt.id)
+
+
+async def confirm_sandbox_authentication(
+    session: AsyncSession, ctx: JobContext, payer: Payer, gateway_ref: str, *, success: bool
+) -> tuple[str, str]:
+    """The sandbox's 3-D Secure challenge answered: the gateway settles the payment, then
+    the outcome is recorded like any other (its own unit of work, through the attempt's
+    transition table). Returns (invoice id, attempt status)."""
+    attempt = await attempt_by_gateway_ref(session, payer, gateway_ref)
+    invoice_id, attempt_id = attempt.invoice_id, attempt.id
+    if attempt.status != "requires_action":
+        return invoice_id, attempt.status  # answered already (another tab, a new attempt)
+    gateway, config = await merchant_gateway(session, ctx, payer.merchant_id)
+    if config.provider != "sandbox":
+        raise NotFound("Only the sandbox gateway has this page.")
+    await session.commit()  # no transaction across the gateway call
+    try:
+        result = await gateway.confirm_authentication(  # type: ignore[attr-defined]
+            gateway_ref, success=success
+        )
+    except InvalidRequest:
+        # The gateway has already settled it (a double click): record what it says now.
+        found = await gateway.find_charge(
+            idempotency_key=attempt.idempotency_key,
+            gateway_customer=await _gateway_customer(session, payer),
+        )
+        if found is None:
+            raise
+        result = found
+    recorded = await record_result(ctx, attempt_id, result)
+    return invoice_id, recorded.status
+
+
+async def _gateway_customer(session: AsyncSession, payer: Payer) -> str:
+    ref = await session.scalar(
+        select(Customer.gateway_customer_ref).where(
+            Customer.id == payer.customer_id, Customer.merchant_id == payer.merchant_id
+        )
+    )
+    return ref or ""
 
 
 async def start_add_card(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.kit.errors import InvalidStateTransition, NotFound
 from billing.models import Plan
 from billing.portal.sessions import Payer
-from billing.portal.views import SubscriptionView, get_subscription
+from billing.portal.views import PlanFace, SubscriptionView, get_subscription
 from billing.subscriptions.plan_change import change_plan
 from billing.subscriptions.proration import prorate
 from billing.subscriptions.schemas import SubscriptionOut
@@ -28,7 +28,7 @@ PORTAL_PRORATION = "create_prorations"
 @dataclass(frozen=True)
 class PlanChangePreview:
     subscription: SubscriptionView
-    old: Plan
+    old: PlanFace
     new: Plan
     mode: str  # prorate | restart | at_period_end
     credit: int

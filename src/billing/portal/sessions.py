@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.kit.errors import NotFound, ValidationFailed
@@ -141,6 +141,32 @@ async def create_session(
     return portal, raw
 
 
+async def check_link(session: AsyncSession, raw: str, *, now: datetime) -> tuple[MerchantFace, str]:
+    """Whether a link token would open the portal, without using it up: what the
+    "Continue" page shows (merchant and language) before the payer's click redeems it."""
+    if not raw.startswith(LINK_PREFIX) or len(raw) > 100:
+        raise PortalAccessError("link_invalid", 404)
+    row = (
+        await session.execute(
+            select(
+                PortalSession.redeemed_at,
+                PortalSession.link_expires_at,
+                PortalSession.locale,
+                *_FACE_COLUMNS,
+            )
+            .join(Merchant, Merchant.id == PortalSession.merchant_id)
+            .where(PortalSession.link_hash == hash_token(raw))
+        )
+    ).first()
+    if row is None:
+        raise PortalAccessError("link_invalid", 404)
+    if row[0] is not None:
+        raise PortalAccessError("link_used", 410)
+    if row[1] <= now:
+        raise PortalAccessError("link_expired", 410)
+    return MerchantFace(*row[3:]), row[2]
+
+
 async def redeem_link(session: AsyncSession, raw: str, *, now: datetime) -> tuple[str, str]:
     """Swap a link token for a session token: (session id, raw session token).
 
@@ -178,37 +204,62 @@ async def redeem_link(session: AsyncSession, raw: str, *, now: datetime) -> tupl
     raise PortalAccessError("link_used" if found is not None else "link_expired", 410)
 
 
+_FACE_COLUMNS = (
+    Merchant.id,
+    Merchant.name,
+    Merchant.legal_name,
+    Merchant.document,
+    Merchant.support_email,
+    Merchant.support_phone,
+    Merchant.address,
+    Merchant.timezone,
+    Merchant.brand_color,
+    Merchant.logo_url,
+)
+# Every portal request runs this: one lookup by the unique session_hash index, joined to
+# the customer and the merchant, selecting plain columns (no ORM objects to build).
+_AUTHENTICATE = (
+    select(
+        PortalSession.id,
+        PortalSession.merchant_id,
+        PortalSession.customer_id,
+        PortalSession.locale,
+        PortalSession.return_url,
+        PortalSession.session_expires_at,
+        PortalSession.ended_at,
+        Customer.name,
+        Customer.email,
+        *_FACE_COLUMNS,
+    )
+    .join(
+        Customer,
+        (Customer.id == PortalSession.customer_id)
+        & (Customer.merchant_id == PortalSession.merchant_id),
+    )
+    .join(Merchant, Merchant.id == PortalSession.merchant_id)
+    .where(PortalSession.session_hash == bindparam("session_hash"))
+)
+
+
 async def authenticate(session: AsyncSession, raw: str | None, *, now: datetime) -> Payer:
     """The payer of a live session cookie; one query for session, customer and merchant."""
     if not raw or not raw.startswith(SESSION_PREFIX) or len(raw) > 100:
         raise PortalAccessError("session", 401)
-    row = (
-        await session.execute(
-            select(PortalSession, Customer.name, Customer.email, Merchant)
-            .join(
-                Customer,
-                (Customer.id == PortalSession.customer_id)
-                & (Customer.merchant_id == PortalSession.merchant_id),
-            )
-            .join(Merchant, Merchant.id == PortalSession.merchant_id)
-            .where(PortalSession.session_hash == hash_token(raw))
-        )
-    ).first()
+    row = (await session.execute(_AUTHENTICATE, {"session_hash": hash_token(raw)})).first()
     if row is None:
         raise PortalAccessError("session", 401)
-    portal: PortalSession = row[0]
-    expires = portal.session_expires_at
-    if portal.ended_at is not None or expires is None or expires <= now:
+    session_id, merchant_id, customer_id, locale, return_url, expires, ended = row[:7]
+    if ended is not None or expires is None or expires <= now:
         raise PortalAccessError("session", 401)
     return Payer(
-        session_id=portal.id,
-        merchant_id=portal.merchant_id,
-        customer_id=portal.customer_id,
-        locale=portal.locale,
-        return_url=portal.return_url,
-        customer_name=row[1],
-        customer_email=row[2],
-        merchant=MerchantFace.of(row[3]),
+        session_id=session_id,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        locale=locale,
+        return_url=return_url,
+        customer_name=row[7],
+        customer_email=row[8],
+        merchant=MerchantFace(*row[9:]),
     )
 
 

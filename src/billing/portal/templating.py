@@ -28,6 +28,8 @@ def portal_environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the code: compile each once per process, never stat the files.
+        auto_reload=False,
     )
     env.globals["cnpj"] = _cnpj
     return env

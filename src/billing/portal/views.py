@@ -7,29 +7,45 @@ are a 404, exactly like an id that does not exist.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from billing.collection.late_fees import LateFeePolicy
 from billing.gateways.declines import payer_message
 from billing.gateways.pix import qr_png
-from billing.invoices.repository import invoice_views
+from billing.invoices.repository import capped_for_consumer, invoice_views, late_fee_context
 from billing.invoices.schemas import InvoiceOut
 from billing.invoices.state import COLLECTIBLE
 from billing.kit.errors import NotFound
-from billing.models import Invoice, PaymentAttempt, PaymentMethod, Plan, Subscription
+from billing.models import Customer, Invoice, PaymentAttempt, PaymentMethod, Plan, Subscription
 from billing.portal.sessions import Payer
 from billing.subscriptions.state import RENEWING
+
+
+@dataclass(frozen=True)
+class PlanFace:
+    """The plan as the payer reads it (what the pages and the preview use)."""
+
+    id: str
+    name: str
+    amount: int
+    currency: str
+    interval: str
+    interval_count: int
 
 
 @dataclass(frozen=True)
 class SubscriptionView:
     id: str
     status: str
-    plan: Plan
+    plan: PlanFace
     current_period_start: datetime
     current_period_end: datetime
     cancel_at_period_end: bool
@@ -62,27 +78,44 @@ def display_status(view: InvoiceOut, now: datetime, processing: bool = False) ->
     return view.status
 
 
+_SUBSCRIPTIONS = (
+    select(
+        Subscription.id,
+        Subscription.status,
+        Subscription.current_period_start,
+        Subscription.current_period_end,
+        Subscription.cancel_at_period_end,
+        Plan.id,
+        Plan.name,
+        Plan.amount,
+        Plan.currency,
+        Plan.interval,
+        Plan.interval_count,
+    )
+    .join(Plan, Plan.id == Subscription.plan_id)
+    .where(
+        Subscription.merchant_id == bindparam("merchant_id"),
+        Subscription.customer_id == bindparam("customer_id"),
+    )
+    .order_by(Subscription.id.desc())
+)
+
+
 async def subscriptions_of(session: AsyncSession, payer: Payer) -> list[SubscriptionView]:
     rows = await session.execute(
-        select(Subscription, Plan)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .where(
-            Subscription.merchant_id == payer.merchant_id,
-            Subscription.customer_id == payer.customer_id,
-        )
-        .order_by(Subscription.id.desc())
+        _SUBSCRIPTIONS, {"merchant_id": payer.merchant_id, "customer_id": payer.customer_id}
     )
     return [
         SubscriptionView(
-            id=sub.id,
-            status=sub.status,
-            plan=plan,
-            current_period_start=sub.current_period_start,
-            current_period_end=sub.current_period_end,
-            cancel_at_period_end=sub.cancel_at_period_end,
-            renewing=sub.status in RENEWING,
+            id=r[0],
+            status=r[1],
+            plan=PlanFace(r[5], r[6], r[7], r[8], r[9], r[10]),
+            current_period_start=r[2],
+            current_period_end=r[3],
+            cancel_at_period_end=r[4],
+            renewing=r[1] in RENEWING,
         )
-        for sub, plan in rows.all()
+        for r in rows.all()
     ]
 
 
@@ -116,20 +149,85 @@ async def invoice_rows(
     return rows
 
 
+_LAST = aliased(PaymentAttempt)
+_LAST_NUMBER = (
+    select(func.max(PaymentAttempt.attempt_number))
+    .where(PaymentAttempt.invoice_id == Invoice.id)
+    .correlate(Invoice)
+    .scalar_subquery()
+)
+# The overview's installments in one query: the open invoices with the columns the amounts
+# need, the payer's business flag (consumer caps) and the latest attempt's outcome.
+_OPEN_INVOICES = (
+    select(
+        *Invoice.__table__.c,
+        Customer.is_business,
+        _LAST.status.label("last_status"),
+        _LAST.decline_code.label("last_decline_code"),
+        _LAST.failure_code.label("last_failure_code"),
+    )
+    .join(
+        Customer,
+        (Customer.id == Invoice.customer_id) & (Customer.merchant_id == Invoice.merchant_id),
+    )
+    .outerjoin(_LAST, (_LAST.invoice_id == Invoice.id) & (_LAST.attempt_number == _LAST_NUMBER))
+    .where(
+        Invoice.merchant_id == bindparam("merchant_id"),
+        Invoice.customer_id == bindparam("customer_id"),
+        Invoice.status.in_(sorted(COLLECTIBLE)),
+    )
+    .order_by(Invoice.due_at)
+)
+
+POLICY_TTL_SECONDS = 30.0
+_policies: dict[str, tuple[float, LateFeePolicy, str]] = {}
+
+
+async def cached_late_fee_context(
+    session: AsyncSession, merchant_id: str
+) -> tuple[LateFeePolicy, str]:
+    """The merchant's late-fee policy, read at most every 30 s per process: it changes
+    rarely, and every overview needs it. Expiry uses the process's monotonic time, not the
+    business clock (a simulated month must not keep a policy forever)."""
+    now = time.monotonic()
+    hit = _policies.get(merchant_id)
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2]
+    policy, tz = await late_fee_context(session, merchant_id)
+    if len(_policies) > 10_000:
+        _policies.clear()  # bounded: a long-lived process serving many merchants
+    _policies[merchant_id] = (now + POLICY_TTL_SECONDS, policy, tz)
+    return policy, tz
+
+
 async def overview(session: AsyncSession, payer: Payer, now: datetime) -> Overview:
+    """The overview page in two queries (plus the session's): subscriptions with their
+    plans, and the open installments with their latest attempt."""
     subs = await subscriptions_of(session, payer)
-    open_invoices = (
-        await session.scalars(
-            select(Invoice)
-            .where(
-                Invoice.merchant_id == payer.merchant_id,
-                Invoice.customer_id == payer.customer_id,
-                Invoice.status.in_(COLLECTIBLE),
-            )
-            .order_by(Invoice.due_at)
+    found = (
+        await session.execute(
+            _OPEN_INVOICES,
+            {"merchant_id": payer.merchant_id, "customer_id": payer.customer_id},
         )
     ).all()
-    rows = await invoice_rows(session, payer, open_invoices, now)
+    rows = []
+    if found:
+        policy, tz = await cached_late_fee_context(session, payer.merchant_id)
+        for r in found:
+            # The row carries the invoice's own column names: InvoiceOut.build reads it like
+            # the ORM object, so the amounts follow the one rule the API uses.
+            view = InvoiceOut.build(
+                cast(Invoice, r),
+                (),
+                now=now,
+                policy=capped_for_consumer(policy, r.currency, bool(r.is_business)),
+                tz=tz,
+            )
+            message = None
+            if r.last_status == "failed":
+                message = payer_message(r.last_decline_code or r.last_failure_code, payer.locale)
+            processing = r.last_status == "processing"
+            rows.append(InvoiceRow(view, display_status(view, now, processing), message))
     overdue = [r for r in rows if r.display_status == "overdue"]
     pending = [r for r in rows if r.display_status != "overdue"]
     renewing = [s for s in subs if s.renewing and not s.cancel_at_period_end]
@@ -270,3 +368,19 @@ async def get_subscription(
         if sub.id == subscription_id:
             return sub
     raise NotFound(f"No subscription {subscription_id}")
+
+
+async def attempt_by_gateway_ref(
+    session: AsyncSession, payer: Payer, gateway_ref: str
+) -> PaymentAttempt:
+    """The payer's own attempt behind a gateway reference (3-D Secure); anyone else's: 404."""
+    attempt = await session.scalar(
+        select(PaymentAttempt).where(
+            PaymentAttempt.gateway_ref == gateway_ref,
+            PaymentAttempt.merchant_id == payer.merchant_id,
+            PaymentAttempt.customer_id == payer.customer_id,
+        )
+    )
+    if attempt is None:
+        raise NotFound(f"No payment {gateway_ref}")
+    return attempt

@@ -87,6 +87,19 @@ def cleared_cookie(request: Request[Any, Any, Any], settings: Settings) -> Cooki
     )
 
 
+def login_csrf_cookie(request: Request[Any, Any, Any], settings: Settings, value: str) -> Cookie:
+    """The double-submit token of the forms shown before there is a session (login, the
+    session link's "Continue"): SameSite=Lax keeps other sites' POSTs from carrying it."""
+    return Cookie(
+        key=LOGIN_CSRF_COOKIE,
+        value=value,
+        path=COOKIE_PATH,
+        httponly=True,
+        secure=secure_cookies(request, settings),
+        samesite="lax",
+    )
+
+
 async def provide_payer(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession], state: State
 ) -> Payer:
@@ -99,8 +112,9 @@ async def provide_payer(
 
 
 async def csrf_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """Every portal form POST carries a token bound to the session (or, on the login form,
-    to a double-submit cookie)."""
+    """Every portal form POST carries a token bound to the session (or, on the forms shown
+    before there is one, the login form and the session link's "Continue", to a
+    double-submit cookie)."""
     if not isinstance(connection, Request) or connection.method != "POST":
         return
     form = await connection.form()
@@ -108,7 +122,8 @@ async def csrf_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRout
     settings = settings_of(connection.app.state)
     session_raw = connection.cookies.get(SESSION_COOKIE)
     login_raw = connection.cookies.get(LOGIN_CSRF_COOKIE)
-    if connection.url.path.endswith("/login"):
+    path = connection.url.path
+    if path.endswith("/login") or path.startswith("/portal/s/"):
         if login_raw and given and constant_time_equal(login_raw, given):
             return
     elif (
