@@ -4,6 +4,7 @@ OpenAPI, request ids, and problem+json for routing errors."""
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from billing.config import Settings
 from billing.queue import InlineDispatcher
@@ -74,3 +75,28 @@ async def test_invalid_patch_is_422_and_changes_nothing(
     typo = await client.patch("/v1/merchant", headers=merchant.headers, json={"nmae": "x"})
     assert typo.status_code in (400, 422)
     assert typo.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_portal_link_tokens_never_reach_the_logs(
+    runtime: Runtime, merchant: MerchantAccount, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with app_client(runtime) as client:
+        customer = await client.post(
+            "/v1/customers",
+            headers=merchant.headers,
+            json={"email": "ana@example.com", "name": "Ana Lima"},
+        )
+        assert customer.status_code == 201, customer.text
+        created = await client.post(
+            "/v1/portal_sessions",
+            headers=merchant.headers,
+            json={"customer_id": customer.json()["id"]},
+        )
+        assert created.status_code == 201, created.text
+        path = "/portal/s/" + created.json()["url"].rsplit("/portal/s/", 1)[1]
+        token = path.rsplit("/", 1)[1]
+        opened = await client.get(path)
+        assert opened.status_code == 200
+    logged = capsys.readouterr().err
+    assert "/portal/s/***" in logged
+    assert token not in logged

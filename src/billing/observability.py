@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 import uuid
@@ -81,11 +82,19 @@ class RequestContextMiddleware:
                 self.log.info(
                     "request",
                     method=method,
-                    path=scope["path"],
+                    path=_loggable_path(scope["path"]),
                     status=status["code"],
                     ms=round(elapsed * 1000, 1),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+_SECRET_PATHS = re.compile(r"^(/portal/s/)[^/]+")
+
+
+def _loggable_path(path: str) -> str:
+    """Single-use portal link tokens are credentials: never write them to the logs."""
+    return _SECRET_PATHS.sub(r"\1***", path)
 
 
 def _route_label(path: str) -> str:
