@@ -3,6 +3,10 @@
 Numbers are taken from the merchant's ``invoice_sequences`` row in the same transaction that
 inserts the invoices: the row lock serializes concurrent takers, and a rollback returns
 the numbers with the invoices, so the sequence never skips.
+
+The billing run on PostgreSQL takes its numbers inside its single batch statement
+(subscriptions/renewal_pg.RENEW_SQL, CTE ``seq``) with the same upsert, one row per merchant
+in merchant order; a change to how numbers are taken here must be made there too.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
@@ -14,8 +14,13 @@ class Subscription(Base):
 
     __tablename__ = "subscriptions"
     __table_args__ = (
-        # The billing run's selector: what renews next.
-        Index("ix_subscriptions_renewal", "status", "current_period_end"),
+        # The billing run's selector: what renews next, read in time order (migration 0009).
+        Index(
+            "ix_subscriptions_renewal_due",
+            "current_period_end",
+            postgresql_where=text("status IN ('active', 'past_due', 'trialing')"),
+            sqlite_where=text("status IN ('active', 'past_due', 'trialing')"),
+        ),
         Index("ix_subscriptions_merchant_customer", "merchant_id", "customer_id"),
     )
 

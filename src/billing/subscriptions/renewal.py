@@ -7,6 +7,10 @@ invoices, their lines and their events, and advance the subscriptions. The uniqu
 ``(subscription_id, period_start)`` makes a repeated or interrupted run bill nothing twice,
 and an error anywhere in a batch rolls all of it back: no invoice without its advance.
 A subscription several periods behind is renewed once per pass until it is current.
+
+On PostgreSQL a batch is two statements (renewal_pg): select and lock the due rows, then
+one statement that numbers, inserts and advances everything. Python only computes the
+next period ends, which must follow periods.py to the microsecond (merchant's zone, DST).
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.dialects import sqlite
@@ -28,7 +33,7 @@ from billing.jobs import enqueue_after_commit
 from billing.kit.clock import Clock
 from billing.models import Event, Invoice, InvoiceLine, Merchant, Plan, Subscription
 from billing.subscriptions import renewal_pg
-from billing.subscriptions.periods import Interval, period_boundary
+from billing.subscriptions.periods import Interval, local_to_utc, period_boundary
 from billing.subscriptions.renewal_pg import bulk_ids
 from billing.subscriptions.state import RENEWING, SUBSCRIPTION
 
@@ -61,7 +66,7 @@ class RunResult:
         self.invoice_ids.extend(other.invoice_ids)
 
 
-def _due_query(now: datetime, limit: int, postgres: bool) -> Any:
+def _due_query(now: datetime, limit: int) -> Any:
     query = (
         select(
             S.c.id,
@@ -90,8 +95,7 @@ def _due_query(now: datetime, limit: int, postgres: bool) -> Any:
         .order_by(S.c.current_period_end)
         .limit(limit)
     )
-    if postgres:
-        query = query.with_for_update(skip_locked=True, of=S)
+    # No row locks: SQLite's BEGIN IMMEDIATE already makes this batch the only writer.
     return query
 
 
@@ -106,6 +110,164 @@ def _event(merchant_id: str, type: str, data: dict[str, Any], now: datetime) -> 
     }
 
 
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _period_start_fast(
+    anchor: datetime, interval: str, interval_count: int, n: int, zone: ZoneInfo, tz: str
+) -> datetime:
+    """``period_boundary(anchor, interval, interval_count, n, tz)``, same result, ~4x faster.
+
+    The billing run computes one per subscription (16 µs each through the general function:
+    validation, ``calendar.monthrange``, two zone look-ups). Here the zone is resolved once
+    per batch and the common case is a few C-level datetime calls; a wall time in a DST gap,
+    or anything unusual, goes to periods.py itself."""
+    if n < 1 or interval_count < 1:
+        return period_boundary(anchor, cast(Interval, interval), interval_count, n, tz)
+    # to_local: keeps fold, as periods.to_local does (arithmetic below resets or keeps it
+    # exactly as add_months / timedelta do there).
+    wall = anchor.astimezone(zone).replace(tzinfo=None)
+    steps = n * interval_count
+    if interval == "month" or interval == "year":
+        months = steps * 12 if interval == "year" else steps
+        year, month0 = divmod(wall.year * 12 + wall.month - 1 + months, 12)
+        last = _DAYS_IN_MONTH[month0]
+        if month0 == 1 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+            last = 29
+        wall = wall.replace(year=year, month=month0 + 1, day=min(wall.day, last))
+    elif interval == "day":
+        wall = wall + timedelta(days=steps)
+    elif interval == "week":
+        wall = wall + timedelta(weeks=steps)
+    else:
+        return period_boundary(anchor, cast(Interval, interval), interval_count, n, tz)
+    # local_to_utc: the first occurrence of the wall time; if it does not survive the round
+    # trip it lies in a spring-forward gap, which periods.py resolves.
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) != wall:
+        return local_to_utc(wall.replace(fold=0), tz)
+    return first
+
+
+async def _renew_batch_pg(
+    session: AsyncSession, now: datetime, limit: int, checkpoint: Checkpoint | None
+) -> tuple[RunResult, int]:
+    rows = (await session.execute(renewal_pg.DUE_SQL, {"now": now, "limit": limit})).all()
+    if not rows:
+        return RunResult(), 0
+    result = RunResult(batches=1)
+    zones: dict[str, ZoneInfo] = {}
+    sub_ids: list[str] = []
+    period_ends: list[datetime] = []
+    statuses: list[str] = []
+    endings: list[dict[str, Any]] = []
+    ending_events: list[dict[str, Any]] = []
+    for (
+        sub_id,
+        status,
+        anchor_at,
+        period_index,
+        period_start,
+        cancel_at_period_end,
+        cycles_billed,
+        billing_cycles,
+        interval,
+        interval_count,
+        tz,
+        merchant_id,
+        customer_id,
+    ) in rows:
+        if cancel_at_period_end or (billing_cycles is not None and cycles_billed >= billing_cycles):
+            SUBSCRIPTION.check(status, "canceled")
+            endings.append({"b_id": sub_id, "b_ended_at": period_start})
+            ending_events.append(
+                _event(
+                    merchant_id,
+                    "subscription.canceled",
+                    {
+                        "subscription_id": sub_id,
+                        "customer_id": customer_id,
+                        "status": "canceled",
+                        "reason": "cancel_at_period_end"
+                        if cancel_at_period_end
+                        else "billing_cycles_completed",
+                    },
+                    now,
+                )
+            )
+            continue
+        zone = zones.get(tz)
+        if zone is None:
+            zone = zones[tz] = ZoneInfo(tz)
+        sub_ids.append(sub_id)
+        # The renewed period is period_index + 1; it ends where period_index + 2 starts.
+        period_ends.append(
+            _period_start_fast(anchor_at, interval, interval_count, period_index + 2, zone, tz)
+        )
+        statuses.append(SUBSCRIPTION.check(status, "active") if status == "trialing" else status)
+
+    # One call, so every event id of the batch sorts in the order the events were made.
+    event_ids = bulk_ids("evt", len(ending_events) + len(sub_ids))
+    created: list[Any] = []
+    if sub_ids:
+        created = await renewal_pg.renew(
+            session,
+            now,
+            sub_ids,
+            period_ends,
+            statuses,
+            bulk_ids("inv", len(sub_ids)),
+            event_ids[len(ending_events) :],
+        )
+    if checkpoint is not None:
+        checkpoint("invoices_inserted")
+    if endings:
+        await _end(session, endings)
+        for event, event_id in zip(ending_events, event_ids, strict=False):
+            event["id"] = event_id
+        await renewal_pg.insert_events(session, ending_events)
+    for e in ending_events:
+        enqueue_after_commit(
+            session, "events.dispatch", job_id=f"dispatch:{e['id']}", event_id=e["id"]
+        )
+    invoice_ids: list[str] = []
+    for invoice_id, merchant_id, status, collection_method, event_id in created:
+        invoice_ids.append(invoice_id)
+        enqueue_after_commit(
+            session, "events.dispatch", job_id=f"dispatch:{event_id}", event_id=event_id
+        )
+        if collection_method == "charge_automatically" and status == "open":
+            enqueue_after_commit(
+                session,
+                CHARGE_JOB,
+                job_id=charge_job_id(invoice_id),
+                merchant_id=merchant_id,
+                invoice_id=invoice_id,
+                initiated_by="automatic",
+            )
+            result.charges_enqueued += 1
+    result.renewed = len(sub_ids)
+    result.ended = len(endings)
+    result.invoices_created = len(invoice_ids)
+    result.invoice_ids = invoice_ids
+    return result, len(rows)
+
+
+async def _end(session: AsyncSession, endings: list[dict[str, Any]]) -> None:
+    """Cancel subscriptions whose last period is over (cancel_at_period_end, billing_cycles)."""
+    await session.execute(
+        update(S)
+        .where(S.c.id == bindparam("b_id"), S.c.status.in_(SUBSCRIPTION.sources_of("canceled")))
+        .values(
+            status="canceled",
+            ended_at=bindparam("b_ended_at"),
+            canceled_at=bindparam("b_ended_at"),
+            cancel_at_period_end=False,
+        ),
+        endings,
+    )
+
+
 async def renew_batch(
     session: AsyncSession,
     now: datetime,
@@ -116,10 +278,11 @@ async def renew_batch(
     """Renew up to ``limit`` due subscriptions in the caller's transaction.
 
     Returns the result and how many rows were selected (0: nothing is due any more)."""
-    postgres = is_postgres(session)
-    # Core rows, not ORM: the batch never builds objects.
+    if is_postgres(session):
+        return await _renew_batch_pg(session, now, limit, checkpoint)
+    # The portable path (SQLite). Core rows, not ORM: the batch never builds objects.
     connection = await session.connection()
-    rows = (await connection.execute(_due_query(now, limit, postgres))).all()
+    rows = (await connection.execute(_due_query(now, limit))).all()
     if not rows:
         return RunResult(), 0
     result = RunResult(batches=1)
@@ -183,10 +346,7 @@ async def renew_batch(
         for offset, item in enumerate(items):
             invoice_rows.append(_invoice_row(item, first + offset, now, line_rows, events))
 
-    if invoice_rows and postgres:
-        await renewal_pg.insert_invoices(session, invoice_rows)
-        await renewal_pg.insert_lines(session, line_rows)
-    elif invoice_rows:
+    if invoice_rows:
         await session.execute(
             sqlite.insert(INVOICES).on_conflict_do_nothing(
                 index_elements=["subscription_id", "period_start"]
@@ -196,20 +356,7 @@ async def renew_batch(
         await session.execute(insert(LINES), line_rows)
     if checkpoint is not None:
         checkpoint("invoices_inserted")
-    if renewals and postgres:
-        await renewal_pg.advance(
-            session,
-            {
-                "id": [item["row"].id for item in renewals],
-                "old": [item["row"].status for item in renewals],
-                "period_index": [item["index"] for item in renewals],
-                "period_start": [item["start"] for item in renewals],
-                "period_end": [item["end"] for item in renewals],
-                "credit": [item["credit"] for item in renewals],
-                "status": [item["status"] for item in renewals],
-            },
-        )
-    elif renewals:
+    if renewals:
         await session.execute(
             update(S)
             .where(S.c.id == bindparam("b_id"), S.c.status == bindparam("b_old"))
@@ -235,24 +382,11 @@ async def renew_batch(
             ],
         )
     if endings:
-        await session.execute(
-            update(S)
-            .where(S.c.id == bindparam("b_id"), S.c.status.in_(SUBSCRIPTION.sources_of("canceled")))
-            .values(
-                status="canceled",
-                ended_at=bindparam("b_ended_at"),
-                canceled_at=bindparam("b_ended_at"),
-                cancel_at_period_end=False,
-            ),
-            endings,
-        )
+        await _end(session, endings)
     if events:
         for event, event_id in zip(events, bulk_ids("evt", len(events)), strict=True):
             event["id"] = event_id
-        if postgres:
-            await renewal_pg.insert_events(session, events)
-        else:
-            await session.execute(insert(EVENTS), events)
+        await session.execute(insert(EVENTS), events)
         for e in events:
             enqueue_after_commit(
                 session, "events.dispatch", job_id=f"dispatch:{e['id']}", event_id=e["id"]
@@ -363,8 +497,6 @@ async def _already_invoiced(
     if not renewals:
         return set()
     ids = [item["row"].id for item in renewals]
-    if is_postgres(session):
-        return await renewal_pg.already_invoiced(session, ids, [item["start"] for item in renewals])
     starts = {item["start"] for item in renewals}
     found = await session.execute(
         select(INVOICES.c.subscription_id, INVOICES.c.period_start).where(

@@ -1,6 +1,12 @@
-"""PostgreSQL's fast path for the billing run: each statement sends whole columns as arrays
-(``unnest``), so a batch of thousands of rows is one round trip per table, with no
-per-row parameter processing on our side. SQLite uses the portable executemany path."""
+"""PostgreSQL's fast path for the billing run.
+
+A batch is two round trips: the due rows are selected (and locked) with only the columns
+the period arithmetic needs, then one statement (``RENEW_SQL``) takes the invoice numbers,
+inserts invoices, lines and events and advances the subscriptions. Everything the database
+already knows (customer, plan price and name, credit, due date) is joined server-side, so
+Python sends four columns per subscription, each as one array (``unnest``), and never
+builds or parses a row it does not need. SQLite uses the portable executemany path.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.kit.ids import _encode
+from billing.subscriptions.state import RENEWING
 
 # RFC 4648 base32 to Crockford's (kit/ids.py): same values, both in ascending ASCII order,
 # so the encoded ids sort like the numbers they encode.
@@ -36,51 +43,6 @@ def _columns(rows: list[dict[str, Any]], names: list[str]) -> dict[str, list[Any
     return {name: [row[name] for row in rows] for name in names}
 
 
-_INVOICE_SQL = text(
-    """
-    INSERT INTO invoices (id, merchant_id, customer_id, subscription_id, number, status,
-        collection_method, currency, subtotal, discount, late_fee, interest, total,
-        amount_paid, due_at, period_start, period_end, paid_at, attempt_count, created_at)
-    SELECT v.id, v.merchant_id, v.customer_id, v.subscription_id, v.number, v.status,
-        v.collection_method, v.currency, v.subtotal, 0, 0, 0, v.total, 0, v.due_at,
-        v.period_start, v.period_end, v.paid_at, 0, v.created_at
-    FROM unnest(CAST(:id AS text[]), CAST(:merchant_id AS text[]),
-        CAST(:customer_id AS text[]), CAST(:subscription_id AS text[]),
-        CAST(:number AS int[]), CAST(:status AS text[]), CAST(:collection_method AS text[]),
-        CAST(:currency AS text[]), CAST(:subtotal AS bigint[]), CAST(:total AS bigint[]),
-        CAST(:due_at AS timestamptz[]), CAST(:period_start AS timestamptz[]),
-        CAST(:period_end AS timestamptz[]), CAST(:paid_at AS timestamptz[]),
-        CAST(:created_at AS timestamptz[]))
-      AS v(id, merchant_id, customer_id, subscription_id, number, status, collection_method,
-           currency, subtotal, total, due_at, period_start, period_end, paid_at, created_at)
-    ON CONFLICT (subscription_id, period_start) DO NOTHING
-    """
-)
-_INVOICE_COLUMNS = [
-    "id", "merchant_id", "customer_id", "subscription_id", "number", "status",
-    "collection_method", "currency", "subtotal", "total", "due_at", "period_start",
-    "period_end", "paid_at", "created_at",
-]  # fmt: skip
-
-_LINE_SQL = text(
-    """
-    INSERT INTO invoice_lines (invoice_id, merchant_id, kind, description, amount,
-        period_start, period_end)
-    SELECT * FROM unnest(CAST(:invoice_id AS text[]), CAST(:merchant_id AS text[]),
-        CAST(:kind AS text[]), CAST(:description AS text[]), CAST(:amount AS bigint[]),
-        CAST(:period_start AS timestamptz[]), CAST(:period_end AS timestamptz[]))
-    """
-)
-_LINE_COLUMNS = [
-    "invoice_id",
-    "merchant_id",
-    "kind",
-    "description",
-    "amount",
-    "period_start",
-    "period_end",
-]
-
 _EVENT_SQL = text(
     """
     INSERT INTO events (id, merchant_id, type, data, created_at)
@@ -91,37 +53,6 @@ _EVENT_SQL = text(
     """
 )
 
-_ADVANCE_SQL = text(
-    """
-    UPDATE subscriptions AS s
-    SET period_index = v.period_index, current_period_start = v.period_start,
-        current_period_end = v.period_end, cycles_billed = s.cycles_billed + 1,
-        pending_credit = s.pending_credit - v.credit, status = v.status
-    FROM unnest(CAST(:id AS text[]), CAST(:old AS text[]), CAST(:period_index AS int[]),
-        CAST(:period_start AS timestamptz[]), CAST(:period_end AS timestamptz[]),
-        CAST(:credit AS bigint[]), CAST(:status AS text[]))
-      AS v(id, old, period_index, period_start, period_end, credit, status)
-    WHERE s.id = v.id AND s.status = v.old
-    """
-)
-
-_EXISTING_SQL = text(
-    """
-    SELECT i.subscription_id, i.period_start
-    FROM invoices AS i
-    JOIN unnest(CAST(:id AS text[]), CAST(:period_start AS timestamptz[])) AS v(id, ps)
-      ON i.subscription_id = v.id AND i.period_start = v.ps
-    """
-)
-
-
-async def insert_invoices(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await session.execute(_INVOICE_SQL, _columns(rows, _INVOICE_COLUMNS))
-
-
-async def insert_lines(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    await session.execute(_LINE_SQL, _columns(rows, _LINE_COLUMNS))
-
 
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     params = _columns(rows, ["id", "merchant_id", "type", "created_at"])
@@ -129,12 +60,154 @@ async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> No
     await session.execute(_EVENT_SQL, params)
 
 
-async def advance(session: AsyncSession, params: dict[str, list[Any]]) -> None:
-    await session.execute(_ADVANCE_SQL, params)
+# The renewing statuses as literals, not a parameter: only then can the planner use the
+# partial index ix_subscriptions_renewal_due (migration 0009) and read it in time order,
+# stopping after the batch instead of sorting every due row.
+_RENEWING = ", ".join(f"'{status}'" for status in sorted(RENEWING))
+
+# Only what Python needs: the period arithmetic (anchor, interval, zone), the ending rules
+# (cancel_at_period_end, billing_cycles) and, for endings, the event's ids. Row locks are
+# taken on subscriptions only (plans and merchants are read, not written).
+DUE_SQL = text(
+    f"""
+    SELECT s.id, s.status, s.anchor_at, s.period_index, s.current_period_end,
+        s.cancel_at_period_end, s.cycles_billed, p.billing_cycles, p.interval,
+        p.interval_count, m.timezone, s.merchant_id, s.customer_id
+    FROM subscriptions AS s
+    JOIN plans AS p ON p.id = s.plan_id
+    JOIN merchants AS m ON m.id = s.merchant_id
+    WHERE s.status IN ({_RENEWING}) AND s.current_period_end <= :now
+    ORDER BY s.current_period_end
+    LIMIT :limit
+    FOR UPDATE OF s SKIP LOCKED
+    """
+)
+
+# One statement per batch. Data-modifying CTEs all run to completion on one snapshot, so
+# ``src`` reads each subscription as it was before ``advanced`` moves it on.
+# - ``fresh`` leaves out periods that already have their invoice (an inconsistent past):
+#   they are advanced but take no number, so numbering keeps no gap. ``existing`` looks
+#   them up once per batch with one ``= ANY(array)`` scan of the unique index, so a planner
+#   misled by a young table's statistics can at worst scan invoices once per batch, never
+#   once a row. MATERIALIZED: inlined, the array test would be re-run for every row.
+# - ``seq`` reserves each merchant's numbers in one upsert (numbering.py's guarantee: the
+#   row lock serializes takers, a rollback returns the numbers). Rows are upserted in
+#   merchant order so two workers lock sequence rows in the same order and never deadlock.
+# - Lines: every subscription line, then the proration credits, so within an invoice the
+#   credit follows the charge (serial ids), as the executemany path writes them.
+# - due_at adds whole 24-hour days (not calendar days in the session's zone), like
+#   ``start + timedelta(days=n)`` does on the SQLite path.
+RENEW_SQL = text(
+    """
+    WITH v AS (
+        SELECT * FROM unnest(CAST(:sub_id AS text[]), CAST(:period_end AS timestamptz[]),
+            CAST(:status AS text[]), CAST(:invoice_id AS text[]), CAST(:event_id AS text[]))
+          WITH ORDINALITY AS v(sub_id, period_end, status, invoice_id, event_id, ord)
+    ),
+    src AS (
+        SELECT v.sub_id, v.period_end, v.status, v.invoice_id, v.event_id, v.ord,
+            s.merchant_id, s.customer_id, s.collection_method, s.days_until_due,
+            s.current_period_end AS period_start, p.amount, p.currency, p.name,
+            LEAST(s.pending_credit, p.amount) AS credit
+        FROM v
+        JOIN subscriptions AS s ON s.id = v.sub_id
+        JOIN plans AS p ON p.id = s.plan_id
+    ),
+    existing AS MATERIALIZED (
+        SELECT i.subscription_id, i.period_start FROM invoices AS i
+        WHERE i.subscription_id = ANY(CAST(:sub_id AS text[]))
+    ),
+    fresh AS (
+        SELECT src.*,
+            row_number() OVER (PARTITION BY src.merchant_id ORDER BY src.ord) AS k,
+            count(*) OVER (PARTITION BY src.merchant_id) AS taken
+        FROM src
+        WHERE NOT EXISTS (
+            SELECT 1 FROM existing AS e
+            WHERE e.subscription_id = src.sub_id AND e.period_start = src.period_start)
+    ),
+    seq AS (
+        INSERT INTO invoice_sequences AS q (merchant_id, last_number)
+        SELECT merchant_id, count(*) FROM fresh GROUP BY merchant_id ORDER BY merchant_id
+        ON CONFLICT (merchant_id) DO UPDATE SET last_number = q.last_number + EXCLUDED.last_number
+        RETURNING q.merchant_id, q.last_number
+    ),
+    ins AS (
+        INSERT INTO invoices (id, merchant_id, customer_id, subscription_id, number, status,
+            collection_method, currency, subtotal, discount, late_fee, interest, total,
+            amount_paid, due_at, period_start, period_end, paid_at, attempt_count, created_at)
+        SELECT f.invoice_id, f.merchant_id, f.customer_id, f.sub_id,
+            seq.last_number - f.taken + f.k,
+            CASE WHEN f.amount - f.credit > 0 THEN 'open' ELSE 'paid' END,
+            f.collection_method, f.currency, f.amount, 0, 0, 0, f.amount - f.credit, 0,
+            CASE WHEN f.collection_method = 'send_invoice'
+                THEN f.period_start + f.days_until_due * interval '24 hours'
+                ELSE f.period_start END,
+            f.period_start, f.period_end,
+            CASE WHEN f.amount - f.credit > 0 THEN NULL ELSE CAST(:now AS timestamptz) END,
+            0, :now
+        FROM fresh AS f JOIN seq ON seq.merchant_id = f.merchant_id
+        ON CONFLICT (subscription_id, period_start) DO NOTHING
+        RETURNING id, merchant_id, customer_id, subscription_id, number, status,
+            collection_method, currency, total
+    ),
+    made AS (
+        SELECT ins.*, f.event_id, f.name, f.amount, f.credit, f.period_start, f.period_end,
+            f.ord
+        FROM ins JOIN fresh AS f ON f.invoice_id = ins.id
+    ),
+    lines AS (
+        INSERT INTO invoice_lines (invoice_id, merchant_id, kind, description, amount,
+            period_start, period_end)
+        SELECT id, merchant_id, 'subscription', name, amount, period_start, period_end
+        FROM made
+        UNION ALL
+        SELECT id, merchant_id, 'proration', 'Credit from a plan change', -credit,
+            period_start, period_end
+        FROM made WHERE credit > 0
+    ),
+    evs AS (
+        INSERT INTO events (id, merchant_id, type, data, created_at)
+        SELECT event_id, merchant_id, 'invoice.created',
+            jsonb_build_object('invoice_id', id, 'number', number,
+                'customer_id', customer_id, 'subscription_id', subscription_id,
+                'total', total, 'currency', currency, 'status', status),
+            :now
+        FROM made
+    ),
+    advanced AS (
+        UPDATE subscriptions AS s
+        SET period_index = s.period_index + 1, current_period_start = s.current_period_end,
+            current_period_end = src.period_end, cycles_billed = s.cycles_billed + 1,
+            pending_credit = s.pending_credit - src.credit, status = src.status
+        FROM src
+        WHERE s.id = src.sub_id
+    )
+    SELECT id, merchant_id, status, collection_method, event_id FROM made ORDER BY ord
+    """
+)
 
 
-async def already_invoiced(
-    session: AsyncSession, ids: list[str], starts: list[datetime]
-) -> set[tuple[str, datetime]]:
-    found = await session.execute(_EXISTING_SQL, {"id": ids, "period_start": starts})
-    return {(sid, start) for sid, start in found.all()}
+async def renew(
+    session: AsyncSession,
+    now: datetime,
+    sub_ids: list[str],
+    period_ends: list[datetime],
+    statuses: list[str],
+    invoice_ids: list[str],
+    event_ids: list[str],
+) -> list[Any]:
+    """Run ``RENEW_SQL``; returns (invoice id, merchant id, status, collection method,
+    event id) for each invoice created, in the order the subscriptions were given."""
+    found = await session.execute(
+        RENEW_SQL,
+        {
+            "now": now,
+            "sub_id": sub_ids,
+            "period_end": period_ends,
+            "status": statuses,
+            "invoice_id": invoice_ids,
+            "event_id": event_ids,
+        },
+    )
+    return list(found.all())
