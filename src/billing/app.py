@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,6 +17,7 @@ from litestar.types import ControllerRouterHandler, Scope
 
 from billing.collection.controllers import CollectionSettingsController
 from billing.config import Settings, get_settings
+from billing.console.controllers import ConsoleController
 from billing.customers.controllers import CustomerController
 from billing.events.controllers import EventController
 from billing.health import healthz, metrics, readyz
@@ -53,6 +55,7 @@ ROUTES: list[ControllerRouterHandler] = [
     CustomerHistoryController,
     AgreementController,
     ReportController,
+    ConsoleController,
     StripeWebhookController,
     GatewayEventController,
     WebhookEndpointController,
@@ -92,6 +95,10 @@ def create_app(
             yield
             return
         app.state.runtime = await build_runtime(settings)
+        # Everything built at start-up (modules, mappers, routes) lives as long as the
+        # process: out of the collector's sight, a full collection scans only request
+        # garbage instead of pausing every request for ~80 ms (measured, bench/webhooks.py).
+        gc.freeze()
         try:
             yield
         finally:

@@ -105,6 +105,21 @@ async def test_reports_on_a_seeded_history(
     assert rows_of(as_csv.text) == [{k: str(v) for k, v in d.items()} for d in by["score"]]
     bad = await client.get("/v1/reports/debtors?sort=name", headers=h)
     assert bad.status_code == 422
+    # Paging walks the same order one row at a time (keyset on the sort key, then id).
+    first = (await client.get("/v1/reports/debtors?sort=score&limit=1", headers=h)).json()
+    assert ([d["customer_id"] for d in first["data"]], first["has_more"]) == ([cy], True)
+    rest = await client.get(
+        f"/v1/reports/debtors?sort=score&limit=1&starting_after={cy}", headers=h
+    )
+    assert ([d["customer_id"] for d in rest.json()["data"]], rest.json()["has_more"]) == (
+        [cx], False,
+    )  # fmt: skip
+    by_days = await client.get(
+        f"/v1/reports/debtors?sort=days_overdue&limit=1&starting_after={cx}", headers=h
+    )
+    assert [d["customer_id"] for d in by_days.json()["data"]] == [cy]
+    unknown = await client.get("/v1/reports/debtors?starting_after=cus_nope", headers=h)
+    assert unknown.status_code == 422
 
     mx = (await client.get(f"/v1/reports/customers/{cx}/metrics", headers=h)).json()
     # 10000 + 10001 = 20001 over 2 purchases = 10000.5 -> 10000 (half-even).

@@ -4,6 +4,7 @@ from billing.models.agreement import Agreement, AgreementInvoice
 from billing.models.api_key import ApiKey
 from billing.models.clock_state import ClockState
 from billing.models.collection_message import CollectionMessage
+from billing.models.console_session import ConsoleSession
 from billing.models.customer import Customer
 from billing.models.customer_note import CustomerNote
 from billing.models.dunning_state import DunningState
@@ -29,6 +30,7 @@ __all__ = [
     "ApiKey",
     "ClockState",
     "CollectionMessage",
+    "ConsoleSession",
     "Customer",
     "CustomerNote",
     "DunningState",

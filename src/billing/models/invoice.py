@@ -28,6 +28,15 @@ class Invoice(Base):
             postgresql_where=text("status = 'open' AND collection_method = 'charge_automatically'"),
             sqlite_where=text("status = 'open' AND collection_method = 'charge_automatically'"),
         ),
+        # Recovery: one merchant's installments paid in a date range (migration 0010).
+        Index(
+            "ix_invoices_merchant_paid",
+            "merchant_id",
+            "paid_at",
+            postgresql_include=["id", "due_at", "amount_paid", "attempt_count"],
+            postgresql_where=text("status = 'paid'"),
+            sqlite_where=text("status = 'paid'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

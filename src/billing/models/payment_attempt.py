@@ -34,6 +34,8 @@ class PaymentAttempt(Base):
             postgresql_where=text("initiated_by IN ('automatic', 'retry')"),
             sqlite_where=text("initiated_by IN ('automatic', 'retry')"),
         ),
+        # Customer metrics: one customer's attempts (migration 0010).
+        Index("ix_payment_attempts_customer", "merchant_id", "customer_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -7,14 +7,18 @@ import csv
 import dataclasses
 import io
 from collections.abc import Sequence
-from typing import Any
+from datetime import date
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
+from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.kit.clock import Clock
 from billing.models import Merchant
 from billing.reports import service
+from billing.reports.mrr import mrr as mrr_report
+from billing.reports.recovery import recovery as recovery_report
 
 
 def _wants_csv(request: Request[Any, Any, Any], fmt: str | None) -> bool:
@@ -65,12 +69,15 @@ class ReportController(Controller):
     @get("/debtors")
     async def debtors(
         self, request: Request[Any, Any, Any], merchant: Merchant, db_session: AsyncSession,
-        clock: Clock, sort: str = "amount", limit: int = 100, format: str | None = None,
+        clock: Clock, sort: str = "amount", limit: int = 100, starting_after: str | None = None,
+        format: str | None = None,
     ) -> Response[Any]:  # fmt: skip
-        rows = await service.debtors(
-            db_session, merchant.id, now=clock.now(), sort=sort, limit=limit
-        )
-        return _answer(request, format, rows, "debtors", {"currency": merchant.currency})
+        page = await service.debtors(
+            db_session, merchant.id, now=clock.now(), sort=sort, limit=limit,
+            starting_after=starting_after,
+        )  # fmt: skip
+        extra = {"currency": merchant.currency, "has_more": page.has_more}
+        return _answer(request, format, page.rows, "debtors", extra)
 
     @get("/customers/{customer_id:str}/metrics")
     async def customer_metrics(
@@ -83,3 +90,31 @@ class ReportController(Controller):
         if _wants_csv(request, format):
             return _answer(request, format, [row], "customer_metrics")
         return Response(dataclasses.asdict(row))
+
+    @get("/recovery")
+    async def recovery(
+        self, request: Request[Any, Any, Any], merchant: Merchant, db_session: AsyncSession,
+        clock: Clock, interval: str = "month",
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: date | None = None, attribution_days: int = 7, format: str | None = None,
+    ) -> Response[Any]:  # fmt: skip
+        rows = await recovery_report(
+            db_session, merchant.id, now=clock.now(), timezone=merchant.timezone,
+            interval=interval, start=from_, end=to, attribution_days=attribution_days,
+        )  # fmt: skip
+        extra = {"currency": merchant.currency, "interval": interval}
+        return _answer(request, format, rows, "recovery", extra)
+
+    @get("/mrr")
+    async def mrr(
+        self, request: Request[Any, Any, Any], merchant: Merchant, db_session: AsyncSession,
+        clock: Clock, interval: str = "month",
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: date | None = None, format: str | None = None,
+    ) -> Response[Any]:  # fmt: skip
+        rows = await mrr_report(
+            db_session, merchant.id, currency=merchant.currency, now=clock.now(),
+            timezone=merchant.timezone, interval=interval, start=from_, end=to,
+        )  # fmt: skip
+        extra = {"currency": merchant.currency, "interval": interval}
+        return _answer(request, format, rows, "mrr", extra)
