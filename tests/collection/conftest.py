@@ -34,7 +34,7 @@ class Inbox:
     @property
     def messages(self) -> list[EmailMessage]:
         return [
-            message_from_bytes(e.content, policy=policy.default)  # type: ignore[misc]
+            message_from_bytes(e.content, policy=policy.default)
             for e in self.envelopes
             if isinstance(e.content, bytes)
         ]

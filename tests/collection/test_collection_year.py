@@ -102,7 +102,7 @@ async def test_a_year_of_collections(year_runtime: Runtime, smtp: Smtp) -> None:
             listed = await _ok(await client.get(
                 f"/v1/invoices?subscription_id={subs[token]['id']}&limit=100", headers=h
             ))  # fmt: skip
-            return min(listed["data"], key=lambda inv: inv["number"])  # type: ignore[no-any-return]
+            return min(listed["data"], key=lambda inv: inv["number"])
 
         async def attempts(token: str) -> list[dict[str, Any]]:
             inv = await first_invoice(token)

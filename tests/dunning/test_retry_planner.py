@@ -20,8 +20,8 @@ from billing.runtime import Runtime
 FIRST_FAILURE = datetime(2026, 3, 2, 13, 0, tzinfo=UTC)  # Monday 10:00 in São Paulo
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 async def _policy(client: AsyncClient, merchant: MerchantAccount, **body: object) -> None:
@@ -37,7 +37,9 @@ async def _seed(runtime: Runtime, merchant: MerchantAccount) -> Installment:
         return await seed_installment(session, merchant.id, due_at=FIRST_FAILURE, now=FIRST_FAILURE)
 
 
-async def _fail(runtime: Runtime, inst: Installment, number: int, at: datetime, **kw: object):
+async def _fail(
+    runtime: Runtime, inst: Installment, number: int, at: datetime, **kw: object
+) -> None:
     async with unit_of_work(runtime.session_factory) as session:
         await add_attempt(session, inst, number=number, at=at, **kw)  # type: ignore[arg-type]
 

@@ -4,6 +4,7 @@ between payers; the login-link rate limit."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -75,7 +76,7 @@ async def test_secure_cookie_outside_localhost(runtime: Runtime, client: AsyncCl
     path = await _link(client, world)
     from billing.app import create_app
 
-    app = create_app(runtime=runtime)
+    app: Any = create_app(runtime=runtime)  # an ASGI app; httpx types it stricter
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://portal.example.com"
     ) as remote:
@@ -194,7 +195,8 @@ def _client_at(runtime: Runtime, ip: str) -> httpx.AsyncClient:
     """A client with its own address: the per-IP limit is counted across the shared test DB."""
     from billing.app import create_app
 
-    transport = httpx.ASGITransport(app=create_app(runtime=runtime), client=(ip, 40000))
+    app: Any = create_app(runtime=runtime)  # an ASGI app; httpx types it stricter
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver.local")
 
 
@@ -265,7 +267,7 @@ async def test_login_link_arrives_and_opens_the_portal(
         sent.append(email)
 
     original = login.send_login_email
-    login.send_login_email = capture  # type: ignore[assignment]
+    login.send_login_email = capture
     try:
         async with _client_at(runtime, _random_ip()) as fresh:
             csrf = await _login_form(fresh, world.merchant.id)
