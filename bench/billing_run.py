@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
-import subprocess
 import sys
 import time
 import uuid
@@ -26,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from benchkit import machine
 from billing.config import Settings
 from billing.db import make_engine, unit_of_work
 from billing.invoices.service import LineDraft, create_invoice, hand_off_for_collection
@@ -216,26 +215,6 @@ def record(readme: Path, line: str) -> None:
             last = i
     lines.insert(last + 1, line + "\n")
     readme.write_text("".join(lines))
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    nproc = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    return f"{nproc} CPUs ({cpu}), {ram} RAM, Python {platform.python_version()}"
 
 
 async def pg_version(factory: Any) -> str:

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import platform
 import sys
 import time
 import uuid
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sqlalchemy import func, insert, select
 
+from benchkit import machine
 from billing.config import Settings
 from billing.db import unit_of_work
 from billing.jobs import JobCall
@@ -289,19 +289,6 @@ def run_once(
         "double_charges": doubles,
         "outcomes": counts,
     }
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM"
 
 
 def main() -> None:

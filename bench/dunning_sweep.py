@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
-import subprocess
 import sys
 import time
 import uuid
@@ -31,6 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+from benchkit import machine
 from billing.collection.tasks import run_ruler
 from billing.config import Settings
 from billing.db import make_engine
@@ -166,22 +165,6 @@ async def run(n: int) -> dict[str, float]:
         async with admin.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
-
-
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor(),
-    )  # fmt: skip
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    pg = subprocess.run(
-        ["psql", f"{PG}/postgres", "-tAc", "SHOW server_version"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {ram:.1f} GiB RAM, Python {platform.python_version()};"
-        f" PostgreSQL {pg}"
-    )
 
 
 def main() -> None:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import platform
-import subprocess
 import sys
 import time
 import uuid
@@ -36,6 +34,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from benchkit import machine
 from billing.db import make_engine
 from billing.migrate import upgrade
 from billing.reports import service
@@ -233,22 +232,6 @@ async def second_page(session: AsyncSession) -> None:
         session, MID, now=NOW, sort="score", limit=100,
         starting_after=first.rows[-1].customer_id,
     )  # fmt: skip
-
-
-def machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor(),
-    )  # fmt: skip
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    pg = subprocess.run(
-        ["psql", f"{PG}/postgres", "-tAc", "SHOW server_version"],
-        capture_output=True, text=True, check=False,
-    ).stdout.strip()  # fmt: skip
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {ram:.1f} GiB RAM, Python {platform.python_version()};"
-        f" PostgreSQL {pg}"
-    )
 
 
 def main() -> None:

@@ -1,0 +1,22 @@
+"""What every benchmark shares: a description of the machine its figures came from."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+
+def machine() -> str:
+    """CPUs, CPU model, memory and Python version, as recorded in bench/README.md."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "unknown CPU"
+    try:
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        ram = f"{mem_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        ram = "? GiB"
+    return f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, Python {platform.python_version()}"
