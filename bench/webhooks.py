@@ -4,30 +4,37 @@
 
 Creates its own PostgreSQL database (dropped at the end unless --keep), migrated with
 Alembic; seeds one merchant (Stripe provider, webhook secret encrypted) with N open
-installments, each with a payment attempt left ``processing``. Then:
+installments, each with a payment attempt left ``processing``, then ANALYZEs it (the
+statistics autovacuum keeps in a live database). Then:
 
 1. accepted: one API process (uvicorn, ``billing.app:app_factory``, jobs to Redis db
    ``--redis-db`` so no processing competes with the API) receives N signed
    ``payment_intent.succeeded`` events plus ``--duplicates`` redeliveries, posted over HTTP
    (aiohttp by default; ``--client httpx`` is available but its connection pool, not the
    server, is the limit on this machine) from ``--client-procs`` processes at
-   ``--concurrency`` requests in flight. Each
-   request is verified (HMAC, 300 s tolerance), stored in the inbox once (ON CONFLICT) and
-   committed before its 200. Reported: events/s accepted and the p50/p99 ack latency.
-2. applied: ``--workers`` processes run the inbox sweep (batches of 500, SKIP LOCKED), each
-   event the full path: attempt succeeded, invoice settled, ``invoice.paid`` recorded.
+   ``--concurrency`` requests in flight. Each request is verified (HMAC, 300 s tolerance),
+   stored in the inbox once (ON CONFLICT, group commit) and committed before its 200.
+   Reported: events/s accepted and the p50/p99 ack latency (``--timeline``: per 0.5 s;
+   ``--profile FILE``: py-spy samples of the API as collapsed stacks).
+2. applied: ``--workers`` processes, started before the clock starts as a long-running
+   worker would be, run the inbox sweep (batches of 500, SKIP LOCKED), each event the full
+   path: attempt succeeded, invoice settled, ``invoice.paid`` recorded.
    Reported: events/s applied.
+
+``--readme`` adds the result to this benchmark's table in bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
 import platform
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -173,6 +180,11 @@ async def seed(url: str, n: int) -> tuple[str, list[str]]:
             await session.execute(insert(Customer), customers)
             await session.execute(insert(Invoice), invoices)
             await session.execute(insert(PaymentAttempt), attempts)
+    async with rt.engine.connect() as conn:
+        # Statistics as autovacuum keeps them in a live database: without them PostgreSQL
+        # plans the freshly seeded tables as if they were empty.
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("ANALYZE")
     await rt.close()
     return merchant.id, keys
 
@@ -206,6 +218,7 @@ def _client_proc(args: tuple[str, list[bytes], int, Any, str]) -> dict[str, Any]
     duplicates = 0
     queue = list(reversed(bodies))
     began: list[float] = []
+    sent_at: list[float] = []
 
     def headers_for(body: bytes) -> dict[str, str]:
         return {
@@ -216,6 +229,7 @@ def _client_proc(args: tuple[str, list[bytes], int, Any, str]) -> dict[str, Any]
     def note(status: int, answer: bytes, started: float) -> None:
         nonlocal duplicates
         latencies.append(time.perf_counter() - started)
+        sent_at.append(started)
         statuses[status] = statuses.get(status, 0) + 1
         if status == 200 and b'"duplicate":true' in answer:
             duplicates += 1
@@ -257,6 +271,8 @@ def _client_proc(args: tuple[str, list[bytes], int, Any, str]) -> dict[str, Any]
     asyncio.run(with_httpx() if library == "httpx" else with_aiohttp())
     return {
         "latencies": latencies,
+        # perf_counter of each send, for --timeline (when the slow answers happened)
+        "sent_at": sent_at,
         "statuses": statuses,
         "duplicates": duplicates,
         "started": began[0],
@@ -270,7 +286,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_api(url: str, redis_db: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_api(
+    url: str, redis_db: int, profile: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     env = {
         **os.environ,
@@ -280,8 +298,12 @@ def start_api(url: str, redis_db: int) -> tuple[subprocess.Popen[bytes], str]:
         "BILLING_LOG_FORMAT": "json",
         "BILLING_DATA_DIR": f"/tmp/billing-bench-webhooks-{port}",
     }
+    # --profile: py-spy samples the API (collapsed stacks, for flamegraph.pl or grep).
+    spy_bin = str(Path(sys.executable).with_name("py-spy"))
+    spy = [spy_bin, "record", "-r", "250", "-f", "raw", "-o", profile, "--"] if profile else []
     proc = subprocess.Popen(
         [
+            *spy,
             sys.executable,
             "-m",
             "uvicorn",
@@ -314,18 +336,28 @@ def start_api(url: str, redis_db: int) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("the API did not start")
 
 
-def _apply_proc(url: str) -> int:
-    async def run() -> int:
+def _apply_proc(args: tuple[str, Any]) -> tuple[int, float, float]:
+    """A worker: starts (imports, runtime, pool) before the barrier, so the clock times only
+    the applying, as for a long-running arq worker."""
+    url, barrier = args
+
+    async def run() -> tuple[int, float, float]:
         rt = await _runtime(url)
         ctx = rt.job_context
+        async with rt.session_factory() as session:  # a warm connection, like a live worker
+            await session.execute(select(1))
+        gc.freeze()  # as the arq worker does after start-up (billing/worker.py)
+        barrier.wait()
+        started = time.time()
         total = 0
         while True:
             handled = await process_due(ctx, limit=500)
             total += handled
             if handled == 0:
                 break
+        ended = time.time()
         await rt.close()
-        return total
+        return total, started, ended
 
     return asyncio.run(run())
 
@@ -384,6 +416,35 @@ def _flush_redis(db: int) -> None:
     redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
 
 
+def _print_timeline(results: list[dict[str, Any]]) -> None:
+    """p50/p99/max per 0.5 s of the run: a warm-up spike and periodic stalls look different."""
+    pairs = sorted(
+        (t, lat) for r in results for t, lat in zip(r["sent_at"], r["latencies"], strict=True)
+    )
+    if not pairs:
+        return
+    origin = pairs[0][0]
+    buckets: dict[int, list[float]] = {}
+    for t, lat in pairs:
+        buckets.setdefault(int((t - origin) / 0.5), []).append(lat)
+    for b, lats in sorted(buckets.items()):
+        print(
+            f"  t={b * 0.5:5.1f}s n={len(lats):5d} p50 {_pct(lats, 0.5) * 1000:6.1f} ms "
+            f"p99 {_pct(lats, 0.99) * 1000:6.1f} ms max {max(lats) * 1000:6.1f} ms"
+        )
+
+
+def _add_readme_row(row: str) -> None:
+    """After the last row of this benchmark's table (its section is not the file's last)."""
+    path = ROOT / "bench" / "README.md"
+    lines = path.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("## webhooks.py"))
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    last_row = max(i for i in range(start, end) if lines[i].startswith("| 20"))
+    lines.insert(last_row + 1, row)
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20_000)
@@ -399,7 +460,10 @@ def main() -> None:
     )
     parser.add_argument("--redis-db", type=int, default=11, help="a Redis db of its own")
     parser.add_argument("--keep", action="store_true")
-    parser.add_argument("--readme", action="store_true", help="append the result to README")
+    parser.add_argument("--timeline", action="store_true", help="latency per 0.5 s")
+    parser.add_argument("--profile", help="py-spy the API process into this file (raw stacks)")
+    parser.add_argument("--readme", action="store_true", help="add the result to README")
+    parser.add_argument("--label", default="after", help="the README row's code column")
     args = parser.parse_args()
 
     name = f"billing_bench_webhooks_{uuid.uuid4().hex[:8]}"
@@ -416,7 +480,7 @@ def main() -> None:
         everything = bodies + extra
         random.shuffle(everything)
         _flush_redis(args.redis_db)
-        api, base = start_api(url, args.redis_db)
+        api, base = start_api(url, args.redis_db, args.profile)
         endpoint = f"{base}/webhooks/stripe/{merchant_id}"
         procs = max(1, args.client_procs)
         share = [everything[i::procs] for i in range(procs)]
@@ -436,8 +500,9 @@ def main() -> None:
                 statuses[code] = statuses.get(code, 0) + n
         wall = max(r["ended"] for r in results) - min(r["started"] for r in results)
         accepted_rate = len(everything) / wall
-        api.terminate()
-        api.wait(timeout=30)
+        # SIGINT: py-spy (with --profile) writes its samples, uvicorn shuts down cleanly.
+        api.send_signal(signal.SIGINT)
+        api.wait(timeout=60)
         api = None
         stored = asyncio.run(counts(url, merchant_id))
         print(
@@ -447,27 +512,31 @@ def main() -> None:
             f"inbox rows {sum(v for k, v in stored.items() if k != 'invoices_paid')}"
         )
 
-        t1 = time.perf_counter()
-        with ctx.Pool(args.workers) as pool:
-            applied = sum(pool.map(_apply_proc, [url] * args.workers))
-        apply_wall = time.perf_counter() - t1
+        with ctx.Manager() as manager:
+            barrier = manager.Barrier(args.workers)
+            with ctx.Pool(args.workers) as pool:
+                done = pool.map(_apply_proc, [(url, barrier)] * args.workers)
+        applied = sum(n for n, _, _ in done)
+        apply_wall = max(e for _, _, e in done) - min(s for _, s, _ in done)
         after = asyncio.run(counts(url, merchant_id))
         apply_rate = applied / apply_wall
         print(
             f"applied: {applied} events by {args.workers} workers in {apply_wall:.2f} s "
             f"= {apply_rate:,.0f} events/s; {after}"
         )
+        if args.timeline:
+            _print_timeline(results)
         if args.readme:
             row = (
-                f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.n:,} + {len(extra):,} dup "
-                f"| {args.concurrency} ({procs} client procs) | **{accepted_rate:,.0f}/s** "
+                f"| {datetime.now(UTC):%Y-%m-%d %H:%M} | {args.label} "
+                f"| {args.n:,} + {len(extra):,} dup "
+                f"| {args.concurrency} | **{accepted_rate:,.0f}/s** "
                 f"| {_pct(latencies, 0.5) * 1000:.1f} ms "
                 f"| **{_pct(latencies, 0.99) * 1000:.1f} ms** "
                 f"| {args.workers} | **{apply_rate:,.0f}/s** | {machine()}; "
-                f"{asyncio.run(pg_version())} |\n"
+                f"{asyncio.run(pg_version())} |"
             )
-            with (ROOT / "bench" / "README.md").open("a") as handle:
-                handle.write(row)
+            _add_readme_row(row)
     finally:
         if api is not None:
             api.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from arq import cron
@@ -52,6 +53,9 @@ def build_worker_settings(settings: Settings | None = None) -> type:
         configure_logging(settings.log_format)
         runtime = await build_runtime(settings, dispatcher=ArqDispatcher(ctx["redis"]))
         ctx["runtime"] = runtime
+        # Start-up objects live as long as the process: kept out of full collections, which
+        # otherwise rescan them all (tens of ms each) while batches allocate (see app.py).
+        gc.freeze()
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         runtime: Runtime | None = ctx.get("runtime")

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.config import Settings
@@ -20,7 +19,6 @@ from billing.gateways import InvalidSignature
 from billing.gateways.webhook import verify_event
 from billing.jobs import enqueue_after_commit
 from billing.kit.errors import NotFound, ProblemError, ValidationFailed
-from billing.kit.ids import new_id
 from billing.kit.pagination import fetch_page
 from billing.kit.secrets import SecretBox
 from billing.models import GatewayEvent, Merchant, MerchantSettings
@@ -40,6 +38,12 @@ class InvalidWebhookSignature(ProblemError):
 SECRETS_TTL_SECONDS = 10.0
 
 
+def cached_secrets(cache: dict[str, tuple[float, list[str]]], merchant_id: str) -> list[str] | None:
+    """The merchant's secrets if read less than ``SECRETS_TTL_SECONDS`` ago, else None."""
+    hit = cache.get(merchant_id)
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
 async def stripe_endpoint_secrets(
     session: AsyncSession,
     box: SecretBox,
@@ -50,9 +54,9 @@ async def stripe_endpoint_secrets(
 ) -> list[str]:
     """The secrets a Stripe event for this merchant may be signed with; 404 if no merchant."""
     if cache is not None:
-        hit = cache.get(merchant_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
+        hit = cached_secrets(cache, merchant_id)
+        if hit is not None:
+            return hit
     row = (
         await session.execute(
             select(Merchant.id, MerchantSettings.gateway)
@@ -75,21 +79,10 @@ async def stripe_endpoint_secrets(
     return secrets
 
 
-async def receive_stripe_event(
-    session: AsyncSession,
-    *,
-    merchant_id: str,
-    payload: bytes,
-    headers: Mapping[str, str],
-    box: SecretBox,
-    settings: Settings,
-    now: datetime,
-    secrets_cache: dict[str, tuple[float, list[str]]] | None = None,
-) -> tuple[str, bool]:
-    """Verify and store one Stripe event; returns (inbox id, whether it was new)."""
-    secrets = await stripe_endpoint_secrets(
-        session, box, settings, merchant_id, cache=secrets_cache
-    )
+def verify_stripe_event(
+    *, payload: bytes, headers: Mapping[str, str], secrets: list[str], now: datetime
+) -> dict[str, Any]:
+    """The verified event (signature within 300 s, a string id and type) or a 4xx problem."""
     if not secrets:
         raise InvalidWebhookSignature(
             "No Stripe webhook secret is configured for this merchant: "
@@ -102,55 +95,7 @@ async def receive_stripe_event(
     event_id, event_type = event.get("id"), event.get("type")
     if not isinstance(event_id, str) or not event_id or not isinstance(event_type, str):
         raise ValidationFailed("body", "a Stripe event needs a string id and type")
-    return await store_event(
-        session,
-        merchant_id=merchant_id,
-        provider="stripe",
-        event=event,
-        now=now,
-    )
-
-
-async def store_event(
-    session: AsyncSession,
-    *,
-    merchant_id: str,
-    provider: str,
-    event: dict[str, Any],
-    now: datetime,
-) -> tuple[str, bool]:
-    """Insert the inbox row unless (provider, event id) is already there."""
-    values = {
-        "id": new_id("gwe"),
-        "merchant_id": merchant_id,
-        "provider": provider,
-        "event_id": str(event["id"])[:255],
-        "type": str(event["type"])[:120],
-        "livemode": event.get("livemode") if isinstance(event.get("livemode"), bool) else None,
-        "payload": event,
-        "status": "received",
-        "attempts": 0,
-        "next_attempt_at": now,
-        "received_at": now,
-    }
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    # ON CONFLICT DO NOTHING: concurrent deliveries of one event race on the unique key,
-    # and the losers see no row returned instead of an error that would abort the request.
-    inserted = await session.scalar(
-        dialect.insert(GatewayEvent)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["provider", "event_id"])
-        .returning(GatewayEvent.id)
-    )
-    if inserted is None:
-        existing = await session.scalar(
-            select(GatewayEvent.id).where(
-                GatewayEvent.provider == provider, GatewayEvent.event_id == values["event_id"]
-            )
-        )
-        return str(existing or ""), False
-    enqueue_after_commit(session, PROCESS_JOB, job_id=f"gwe:{inserted}", inbox_id=inserted)
-    return str(inserted), True
+    return event
 
 
 async def list_gateway_events(

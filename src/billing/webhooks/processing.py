@@ -21,6 +21,7 @@ from billing.gateways import Gateway
 from billing.jobs import PENDING_KEY, JobContext
 from billing.models import GatewayEvent
 from billing.webhooks.handlers import HANDLERS, GatewayGetter, HandlerContext
+from billing.webhooks.succeeded import apply_succeeded_intents
 
 log = structlog.get_logger("billing.webhooks.inbox")
 
@@ -93,11 +94,30 @@ async def _process_batch(
             query = query.with_for_update(skip_locked=True)
         rows = (await session.scalars(query)).all()
         gateways = _Gateways(ctx, session)
-        for row in rows:
+        if not isolate:
+            try:
+                done = await apply_succeeded_intents(session, rows, now=now)
+            except Exception as exc:
+                # Event by event, with savepoints, the failing one is found and recorded.
+                raise _HandlerFailed from exc
+            for row in rows:
+                if row.id in done:
+                    row.attempts += 1
+                    _mark_handled(row, done[row.id], now)
+            rows_left = [r for r in rows if r.id not in done]
+        else:
+            rows_left = list(rows)
+        for row in rows_left:
             await process_one(
                 session, row, now=now, gateway=gateways.getter(row.merchant_id), isolate=isolate
             )
     return len(rows)
+
+
+def _mark_handled(row: GatewayEvent, outcome: str | None, now: datetime) -> None:
+    row.status = "processed" if outcome is not None else "ignored"
+    row.outcome = (outcome or "ignored by its handler")[:300]
+    row.processed_at, row.next_attempt_at, row.last_error = now, None, None
 
 
 async def process_one(
@@ -148,6 +168,4 @@ async def process_one(
             attempts=row.attempts,
         )
         return
-    row.status = "processed" if outcome is not None else "ignored"
-    row.outcome = (outcome or "ignored by its handler")[:300]
-    row.processed_at, row.next_attempt_at, row.last_error = now, None, None
+    _mark_handled(row, outcome, now)

@@ -14,6 +14,7 @@ import httpx
 from billing.db import unit_of_work
 from billing.jobs import JobContext, job, periodic
 from billing.webhooks import deliveries
+from billing.webhooks.intake import PROCESS_BATCH_JOB
 from billing.webhooks.processing import process_due
 
 INBOX_BATCH = 500
@@ -24,6 +25,15 @@ SEND_CONCURRENCY = 20
 @job("webhooks.process_gateway_event")
 async def process_gateway_event(ctx: JobContext, inbox_id: str) -> int:
     return await process_due(ctx, ids=[inbox_id], limit=1)
+
+
+@job(PROCESS_BATCH_JOB)
+async def process_gateway_events(ctx: JobContext, inbox_ids: list[str]) -> int:
+    """The events one inbox commit stored (see intake.py), applied as one batch."""
+    total = 0
+    for start in range(0, len(inbox_ids), INBOX_BATCH):
+        total += await process_due(ctx, ids=inbox_ids[start : start + INBOX_BATCH])
+    return total
 
 
 @periodic("webhooks.inbox_sweep", every=timedelta(seconds=5))
