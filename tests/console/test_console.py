@@ -22,8 +22,15 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
+async def login_form(client: AsyncClient, key: str) -> dict[str, str]:
+    """What the login page's form posts: the key and the page's one-time token."""
+    page = await client.get("/console/login")
+    assert page.status_code == 200
+    return {"api_key": key, "csrf_token": csrf_of(page.text)}
+
+
 async def log_in(client: AsyncClient, key: str) -> str:
-    r = await client.post("/console/login", data={"api_key": key})
+    r = await client.post("/console/login", data=await login_form(client, key))
     assert r.status_code == 303, r.text
     return r.cookies["console_session"]
 
@@ -35,10 +42,10 @@ async def test_console_login_dashboard_worklist_and_promise(
     cx, cy = await seed(runtime, merchant.id)
 
     assert (await client.get("/console")).headers["location"] == "/console/login"
-    wrong = await client.post("/console/login", data={"api_key": "sk_test_nope"})
+    wrong = await client.post("/console/login", data=await login_form(client, "sk_test_nope"))
     assert wrong.status_code == 401 and "wrong or has been revoked" in wrong.text
 
-    r = await client.post("/console/login", data={"api_key": merchant.api_key})
+    r = await client.post("/console/login", data=await login_form(client, merchant.api_key))
     assert r.status_code == 303 and r.headers["location"] == "/console"
     cookie = r.headers["set-cookie"]
     assert (
@@ -245,3 +252,19 @@ async def test_console_policy_editors_show_validation_messages(
     )  # fmt: skip
     assert fees.status_code == 422 and "<li>fee_percent: " in fees.text  # over the 2 % cap
     assert (await client.get("/console/settings/nope")).status_code == 404
+
+
+async def test_console_login_needs_the_login_pages_token(
+    client: AsyncClient, merchant: MerchantAccount
+) -> None:
+    """Login CSRF: a form posted from another site (no token, or a token without the
+    page's cookie) must not log the browser into any console."""
+    forged = await client.post("/console/login", data={"api_key": merchant.api_key})
+    assert forged.status_code == 403
+    assert "console_session" not in forged.cookies
+    form = await login_form(client, merchant.api_key)
+    client.cookies.delete("console_login")
+    replayed = await client.post("/console/login", data=form)
+    assert replayed.status_code == 403 and "console_session" not in replayed.cookies
+    ok = await client.post("/console/login", data=await login_form(client, merchant.api_key))
+    assert ok.status_code == 303 and ok.cookies["console_session"]

@@ -3,6 +3,7 @@ customer history with note and promise forms) behind a cookie session."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from billing.history.service import add_note, customer_history
 from billing.http import get_runtime
 from billing.kit.clock import Clock
 from billing.kit.errors import NotFound, ProblemError
+from billing.kit.secrets import constant_time_equal
 from billing.models import Merchant
 from billing.plans import service as plans
 from billing.plans.schemas import PlanCreate
@@ -45,6 +47,10 @@ from billing.reports.service import DEBTOR_SORTS, debtors
 from billing.subscriptions.periods import INTERVALS
 
 COOKIE = "console_session"
+# Double-submit token for the login form: without it another site could post its own key
+# and log the merchant's browser into the attacker's console (login CSRF).
+LOGIN_COOKIE = "console_login"
+LOGIN_TTL = 1800
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "testserver.local"})
 HEADERS = {
     "Cache-Control": "no-store",
@@ -116,25 +122,40 @@ def _forbidden(request: Request[Any, Any, Any], merchant: Merchant | None) -> Re
     )  # fmt: skip
 
 
+def _login_form(
+    request: Request[Any, Any, Any], status: int = 200, **context: Any
+) -> Response[str]:
+    token = secrets.token_hex(16)
+    response = _page(request, "login.html.jinja", None, status=status, login_csrf=token, **context)
+    local = (request.url.hostname or "") in LOCAL_HOSTS and request.url.scheme == "http"
+    response.set_cookie(
+        LOGIN_COOKIE, token, max_age=LOGIN_TTL, path="/console", httponly=True,
+        samesite="strict", secure=not local,
+    )  # fmt: skip
+    return response
+
+
 class ConsoleController(Controller):
     path = "/console"
     include_in_schema = False
 
     @get("/login")
     async def login_page(self, request: Request[Any, Any, Any]) -> Response[str]:
-        return _page(request, "login.html.jinja", None)
+        return _login_form(request)
 
     @post("/login", status_code=303)
     async def login(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, clock: Clock
     ) -> Response[Any]:
         form = await _form(request)
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if not expected or not constant_time_equal(expected, form.get("csrf_token", "")):
+            return _login_form(
+                request, status=403, error="The form expired. Reload the page and try again."
+            )
         opened = await service.open_session(db_session, form.get("api_key", ""), now=clock.now())
         if opened is None:
-            return _page(
-                request, "login.html.jinja", None, status=401,
-                error="That key is wrong or has been revoked.",
-            )  # fmt: skip
+            return _login_form(request, status=401, error="That key is wrong or has been revoked.")
         raw, _ = opened
         max_age = int(service.SESSION_TTL.total_seconds())
         return Redirect("/console", status_code=303, cookies=[_cookie(request, raw, max_age)])
