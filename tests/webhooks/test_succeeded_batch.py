@@ -49,9 +49,9 @@ async def test_batch_of_successes_settles_each_installment_once(
             .values(status="succeeded", completed_at=runtime.clock.now())
         )
 
-    def success(inst: object, **kw: str) -> dict[str, object]:
+    def success(inst: object) -> dict[str, object]:
         key = inst.key  # type: ignore[attr-defined]
-        return intent_event("payment_intent.succeeded", key=key, status="succeeded", **kw)
+        return intent_event("payment_intent.succeeded", key=key, status="succeeded")
 
     ids = [
         await _post(client, merchant.id, success(inst))
