@@ -17,7 +17,8 @@ class Event(Base):
     __table_args__ = (Index("ix_events_merchant_type", "merchant_id", "type"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    # Served by ix_events_merchant_type's leading column; a second index only slows inserts.
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
     type: Mapped[str] = mapped_column(String(80))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

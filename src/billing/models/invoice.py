@@ -20,7 +20,13 @@ class Invoice(Base):
         UniqueConstraint("merchant_id", "number"),
         Index("ix_invoices_merchant_customer", "merchant_id", "customer_id"),
         Index("ix_invoices_status_due", "status", "due_at"),
-        Index("ix_invoices_next_attempt", "next_payment_attempt"),
+        # Only invoices with a retry planned: a new installment (NULL) costs no index write.
+        Index(
+            "ix_invoices_next_attempt",
+            "next_payment_attempt",
+            postgresql_where=text("next_payment_attempt IS NOT NULL"),
+            sqlite_where=text("next_payment_attempt IS NOT NULL"),
+        ),
         # The retry planner's keyset walk (migration 0008).
         Index(
             "ix_invoices_open_automatic",
