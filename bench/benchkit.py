@@ -20,3 +20,21 @@ def machine() -> str:
     except (OSError, ValueError, IndexError):
         ram = "? GiB"
     return f"{os.cpu_count()} CPUs ({cpu}), {ram} RAM, Python {platform.python_version()}"
+
+
+def record(readme: Path, heading: str, row: str, new_section: str) -> None:
+    """Add ``row`` at the end of the table under ``heading`` (creating the section from
+    ``new_section`` the first time), not at the end of the file."""
+    text = readme.read_text() if readme.exists() else ""
+    if heading not in text:
+        text = text.rstrip("\n") + "\n\n" + new_section.strip("\n") + "\n"
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith(heading))
+    last = at
+    for i in range(at + 1, len(lines)):
+        if lines[i].startswith("## "):
+            break
+        if lines[i].startswith("|"):
+            last = i
+    lines.insert(last + 1, row + "\n")
+    readme.write_text("".join(lines))

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from benchkit import machine
+from benchkit import machine, record
 from billing.config import Settings
 from billing.db import make_engine, unit_of_work
 from billing.invoices.service import LineDraft, create_invoice, hand_off_for_collection
@@ -192,29 +192,15 @@ async def one_per_transaction(factory: Any, clock: FixedClock, ids: list[str]) -
 HEADING = "## billing_run.py"
 
 
-def record(readme: Path, line: str) -> None:
-    """Add the row at the end of this benchmark's own table, not at the end of the file."""
-    text = readme.read_text() if readme.exists() else ""
-    if HEADING not in text:
-        text += (
-            f"\n{HEADING} — renewals per second\n\n"
-            "`.venv/bin/python bench/billing_run.py --n 100000`: N due subscriptions renewed "
-            "by the set-based billing run (invoice, line, event, period advance, charge "
-            "hand-off), against the same work done one subscription per transaction with ORM "
-            "objects, measured in the same run. Target: ≥ 15,000/s and ≥ 20×.\n\n"
-            "| when (UTC) | N | batch × workers | run time | run rate | one per transaction "
-            "| ratio | machine |\n|---|---|---|---|---|---|---|---|\n"
-        )
-    lines = text.splitlines(keepends=True)
-    at = next(i for i, row in enumerate(lines) if row.startswith(HEADING))
-    last = at
-    for i in range(at + 1, len(lines)):
-        if lines[i].startswith("## "):
-            break
-        if lines[i].startswith("|"):
-            last = i
-    lines.insert(last + 1, line + "\n")
-    readme.write_text("".join(lines))
+SECTION = (
+    f"{HEADING} — renewals per second\n\n"
+    "`.venv/bin/python bench/billing_run.py --n 100000`: N due subscriptions renewed "
+    "by the set-based billing run (invoice, line, event, period advance, charge "
+    "hand-off), against the same work done one subscription per transaction with ORM "
+    "objects, measured in the same run. Target: ≥ 15,000/s and ≥ 20×.\n\n"
+    "| when (UTC) | N | batch × workers | run time | run rate | one per transaction "
+    "| ratio | machine |\n|---|---|---|---|---|---|---|---|\n"
+)
 
 
 async def pg_version(factory: Any) -> str:
@@ -276,7 +262,7 @@ async def main(n: int, batch: int, workers: int, sample: int, keep: bool) -> int
             f"**{ratio:.1f}×** | {machine()}; PostgreSQL {version} |"
         )
         print(line)
-        record(HERE / "README.md", line)
+        record(HERE / "README.md", HEADING, line, SECTION)
         return 0
     finally:
         if not keep:

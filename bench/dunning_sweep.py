@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from benchkit import machine
+from benchkit import machine, record
 from billing.collection.tasks import run_ruler
 from billing.config import Settings
 from billing.db import make_engine
@@ -182,21 +182,18 @@ def main() -> None:
     )
     print(row)
     if not args.no_record:
-        readme = HERE / "README.md"
-        content = readme.read_text()
-        header = "## dunning_sweep.py"
-        if header not in content:
-            content += (
-                f"\n{header} — retry planner and collection ruler\n\n"
-                "`.venv/bin/python bench/dunning_sweep.py --n 100000`: N overdue installments "
-                "(10 merchants, each with one failed automatic charge, due 1–20 days ago). "
-                "Times the retry planner (select unhandled failures, plan next_payment_attempt, "
-                "write dunning state) and the ruler (queue each installment's due step in the "
-                "outbox, enqueue one delivery job per message). Target: whole sweep < 10 s.\n\n"
-                "| when (UTC) | N | planner | ruler | whole sweep | machine |\n"
-                "|---|---|---|---|---|---|\n"
-            )
-        readme.write_text(content.rstrip("\n") + "\n" + row + "\n")
+        heading = "## dunning_sweep.py"
+        record(
+            HERE / "README.md",
+            heading,
+            row,
+            f"{heading} — retry planner and collection ruler\n\n"
+            "`.venv/bin/python bench/dunning_sweep.py --n 100000`: N overdue installments "
+            "(10 merchants, each with one failed automatic charge, due 1–20 days ago). "
+            "Times the retry planner and the ruler. Target: whole sweep < 10 s.\n\n"
+            "| when (UTC) | N | planner | ruler | whole sweep | machine |\n"
+            "|---|---|---|---|---|---|\n",
+        )
 
 
 if __name__ == "__main__":
