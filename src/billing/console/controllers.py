@@ -112,6 +112,20 @@ def _csrf_ok(request: Request[Any, Any, Any], form: dict[str, str]) -> bool:
     return service.csrf_ok(_secret(request), request.cookies.get(COOKIE), form.get("csrf_token"))
 
 
+async def _form_post(
+    request: Request[Any, Any, Any], db_session: AsyncSession, clock: Clock
+) -> tuple[Merchant, dict[str, str]] | Response[Any]:
+    """A console form post: the signed-in merchant and its form, or the answer to send
+    instead (the login page, or 403 when the CSRF token does not match the session)."""
+    merchant = await _signed_in(request, db_session, clock)
+    if merchant is None:
+        return Redirect("/console/login")
+    form = await _form(request)
+    if not _csrf_ok(request, form):
+        return _forbidden(request, merchant)
+    return merchant, form
+
+
 def _forbidden(request: Request[Any, Any, Any], merchant: Merchant | None) -> Response[str]:
     return _page(
         request, "login.html.jinja", None, status=403,
@@ -227,12 +241,10 @@ class ConsoleController(Controller):
         self, request: Request[Any, Any, Any], customer_id: str, db_session: AsyncSession,
         clock: Clock,
     ) -> Response[Any]:  # fmt: skip
-        merchant = await _signed_in(request, db_session, clock)
-        if merchant is None:
-            return Redirect("/console/login")
-        form = await _form(request)
-        if not _csrf_ok(request, form):
-            return _forbidden(request, merchant)
+        posted = await _form_post(request, db_session, clock)
+        if isinstance(posted, Response):
+            return posted
+        merchant, form = posted
         try:
             await add_note(db_session, merchant.id, customer_id, form.get("body", ""),
                            now=clock.now())  # fmt: skip
@@ -249,12 +261,10 @@ class ConsoleController(Controller):
         self, request: Request[Any, Any, Any], customer_id: str, db_session: AsyncSession,
         clock: Clock,
     ) -> Response[Any]:  # fmt: skip
-        merchant = await _signed_in(request, db_session, clock)
-        if merchant is None:
-            return Redirect("/console/login")
-        form = await _form(request)
-        if not _csrf_ok(request, form):
-            return _forbidden(request, merchant)
+        posted = await _form_post(request, db_session, clock)
+        if isinstance(posted, Response):
+            return posted
+        merchant, form = posted
         amount = parse_amount(form.get("amount", ""))
         try:
             promised = date.fromisoformat(form.get("date", ""))
@@ -351,12 +361,10 @@ class ConsoleController(Controller):
     async def plan_create(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, clock: Clock
     ) -> Response[Any]:
-        merchant = await _signed_in(request, db_session, clock)
-        if merchant is None:
-            return Redirect("/console/login")
-        form = await _form(request)
-        if not _csrf_ok(request, form):
-            return _forbidden(request, merchant)
+        posted = await _form_post(request, db_session, clock)
+        if isinstance(posted, Response):
+            return posted
+        merchant, form = posted
         amount = parse_amount(form.get("amount", ""))
         try:
             count, trial = int(form.get("interval_count", "")), int(form.get("trial_days", ""))
