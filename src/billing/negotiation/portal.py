@@ -7,12 +7,7 @@ untouched; the pages reuse the portal's session, CSRF guard, brand and error pag
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from litestar import Controller, Request, get, post
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar import get, post
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,15 +18,12 @@ from billing.negotiation import service
 from billing.negotiation.quote import PAYMENT_METHODS, Quote
 from billing.portal.sessions import Payer
 from billing.portal.web import (
-    PORTAL_EXCEPTION_HANDLERS,
-    csrf_guard,
-    provide_payer,
+    AnyRequest,
+    Form,
+    PortalController,
     redirect,
     render,
 )
-
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-AnyRequest = Request[Any, Any, Any]
 
 WORDS: dict[str, dict[str, str]] = {
     "pt-BR": {
@@ -111,12 +103,8 @@ def _pick(quotes: list[Quote], raw: str | None) -> Quote:
     raise ValidationFailed("installments", "choose one of the options offered")
 
 
-class PortalNegotiation(Controller):
+class PortalNegotiation(PortalController):
     path = "/portal/negotiate"
-    include_in_schema = False
-    guards = [csrf_guard]
-    exception_handlers = PORTAL_EXCEPTION_HANDLERS
-    dependencies = {"payer": Provide(provide_payer)}
 
     @get("/")
     async def options(

@@ -6,13 +6,8 @@ or renders the next step.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from litestar import Controller, Request, get, post
+from litestar import get, post
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,25 +17,16 @@ from billing.portal import payments, plans, views
 from billing.portal.sandbox_cards import SANDBOX_CARDS
 from billing.portal.sessions import Payer
 from billing.portal.web import (
-    PORTAL_EXCEPTION_HANDLERS,
-    csrf_guard,
+    AnyRequest,
+    Form,
+    PortalController,
     local_path,
-    provide_payer,
     redirect,
     render,
 )
 
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-AnyRequest = Request[Any, Any, Any]
 
-
-class PortalActions(Controller):
-    path = "/portal"
-    include_in_schema = False
-    guards = [csrf_guard]
-    exception_handlers = PORTAL_EXCEPTION_HANDLERS
-    dependencies = {"payer": Provide(provide_payer)}
-
+class PortalActions(PortalController):
     # -- paying an installment -------------------------------------------------------
 
     @get("/invoices/{invoice_id:str}/pay")

@@ -3,14 +3,9 @@ login by e-mail, language switch and logout."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from litestar import Controller, Request, get, post
+from litestar import get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,30 +16,21 @@ from billing.portal import login, sessions, views
 from billing.portal.sessions import MerchantFace, Payer
 from billing.portal.web import (
     LOGIN_CSRF_COOKIE,
-    PORTAL_EXCEPTION_HANDLERS,
+    AnyRequest,
+    Form,
+    PortalController,
     cleared_cookie,
-    csrf_guard,
     local_path,
     login_csrf_cookie,
     new_login_csrf,
-    provide_payer,
     redirect,
     render,
     session_cookie,
     settings_of,
 )
 
-Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-AnyRequest = Request[Any, Any, Any]
 
-
-class PortalPages(Controller):
-    path = "/portal"
-    include_in_schema = False
-    guards = [csrf_guard]
-    exception_handlers = PORTAL_EXCEPTION_HANDLERS
-    dependencies = {"payer": Provide(provide_payer)}
-
+class PortalPages(PortalController):
     @get("/s/{token:str}")
     async def enter_form(
         self, request: AnyRequest, token: str, db_session: AsyncSession, clock: Clock, state: State

@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
-from litestar import Request, Response
+from litestar import Controller, Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, State
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import Body
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -263,3 +265,18 @@ PORTAL_EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     ProblemError: on_problem,
     NotFoundException: on_not_found,
 }
+
+
+Form = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
+AnyRequest = Request[Any, Any, Any]
+
+
+class PortalController(Controller):
+    """What every payer-facing portal controller shares: the payer from the session
+    cookie, CSRF on every unsafe method, and errors as friendly pages."""
+
+    path = "/portal"
+    include_in_schema = False
+    guards = [csrf_guard]
+    exception_handlers = PORTAL_EXCEPTION_HANDLERS
+    dependencies = {"payer": Provide(provide_payer)}
