@@ -129,7 +129,36 @@ async def _seed(runtime: Runtime) -> dict[str, Any]:
                     _say(f"  ({sweep.name}: {exc})")
         await _drain(ctx, dispatcher)
     _say(f"history: {invoices} renewals over {HISTORY_MONTHS} months")
-    return {"merchant_id": merchant.id, "api_key": key}
+    return {
+        "merchant_id": merchant.id,
+        "api_key": key,
+        "portal_token": await _portal_link(runtime, merchant.id, today),
+    }
+
+
+async def _portal_link(runtime: Runtime, merchant_id: str, now: datetime) -> str:
+    """A portal session for the payer who owes the most overdue, so the link shows dunning."""
+    from sqlalchemy import select
+
+    from billing.models import Invoice
+    from billing.portal.sessions import create_session
+
+    async with unit_of_work(runtime.session_factory) as session:
+        customer_id = await session.scalar(
+            select(Invoice.customer_id)
+            .where(Invoice.merchant_id == merchant_id, Invoice.status == "open")
+            .order_by(Invoice.due_at)
+            .limit(1)
+        )
+        if customer_id is None:
+            customer_id = await session.scalar(
+                select(Invoice.customer_id).where(Invoice.merchant_id == merchant_id).limit(1)
+            )
+        # Long enough to read the output and open it: this is a demo, not a real payer.
+        _, raw = await create_session(
+            session, merchant_id, customer_id=str(customer_id), now=now, ttl=timedelta(hours=12)
+        )
+    return raw
 
 
 def run_demo(host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -> int:
@@ -149,7 +178,9 @@ def run_demo(host: str = "127.0.0.1", port: int = 8000, serve: bool = True) -> i
     print(f"API:        {base}/v1   (OpenAPI: {base}/schema)")
     print(f"API key:    {made['api_key']}")
     print(f"Merchant:   {made['merchant_id']}")
-    print(f"Portal:     POST {base}/v1/portal_sessions {{customer_id}} gives a payer's URL")
+    print(f"Portal:     {base}/portal/s/{made['portal_token']}")
+    print("            (single use: a payer with an overdue installment)")
+    print(f"Console:    {base}/console/login   (log in with the API key)")
     print(f"Try:        curl -H 'Authorization: Bearer {made['api_key']}' {base}/v1/invoices")
     sys.stdout.flush()
     if not serve:
