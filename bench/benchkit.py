@@ -6,6 +6,31 @@ import os
 import platform
 from pathlib import Path
 
+from billing.jobs import JobCall
+
+PG_ADMIN = os.environ.get("BILLING_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+async def admin(sql: str) -> None:
+    """Run one statement on the server's maintenance database (CREATE/DROP DATABASE)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN + "/postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class CountingDispatcher:
+    """Jobs a benchmark's work enqueues are counted, not run."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def dispatch(self, calls: list[JobCall]) -> None:
+        self.count += len(calls)
+
 
 def machine() -> str:
     """CPUs, CPU model, memory and Python version, as recorded in bench/README.md."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -24,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from benchkit import machine, record
+from benchkit import PG_ADMIN, admin, machine, record
 from billing.config import Settings
 from billing.db import make_engine, unit_of_work
 from billing.invoices.service import LineDraft, create_invoice, hand_off_for_collection
@@ -37,7 +36,7 @@ from billing.runtime import session_factory_for
 from billing.subscriptions.periods import period_boundary
 from billing.subscriptions.renewal import run_billing
 
-PG = os.environ.get("BILLING_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+PG = PG_ADMIN
 HERE = Path(__file__).resolve().parent
 PERIOD_END = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 NOW = PERIOD_END + timedelta(hours=1)
@@ -57,16 +56,6 @@ class DropJobs:
 
 def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-async def admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG + "/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def seed(factory: Any, n: int, tag: str) -> list[str]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import os
 import sys
 import time
 import uuid
@@ -30,10 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sqlalchemy import func, insert, select
 
-from benchkit import machine
+from benchkit import PG_ADMIN, CountingDispatcher, admin, machine
 from billing.config import Settings
 from billing.db import unit_of_work
-from billing.jobs import JobCall
 from billing.kit.clock import SystemClock
 from billing.kit.ids import new_id
 from billing.merchants.service import create_merchant
@@ -49,26 +47,6 @@ from billing.models import (
 from billing.payments.gateway_registry import close_gateways, sandbox_gateway
 from billing.payments.sweep import charge_due
 from billing.runtime import Runtime, build_runtime
-
-PG_ADMIN = os.environ.get("BILLING_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-
-
-class CountingDispatcher:
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def dispatch(self, calls: list[JobCall]) -> None:
-        self.count += len(calls)
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN + "/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _runtime(url: str, latency: float) -> Runtime:
@@ -307,7 +285,7 @@ def main() -> None:
     args = parser.parse_args()
 
     name = f"billing_bench_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
     try:
         upgrade(url)
@@ -319,7 +297,7 @@ def main() -> None:
             assert result["double_charges"] == 0 and result["paid"] == args.n, result
     finally:
         if not args.keep:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":

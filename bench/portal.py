@@ -36,11 +36,10 @@ from typing import Any
 import aiohttp
 import httpx
 
-from benchkit import machine
+from benchkit import PG_ADMIN, admin, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-PG_ADMIN = os.environ.get("BILLING_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
 def free_port() -> int:
@@ -54,17 +53,7 @@ def free_port() -> int:
 def database(backend: str, tmp: Path) -> tuple[str, Any]:
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{tmp / 'portal-bench.sqlite3'}", lambda: None
-    import asyncpg
-
     name = f"billing_bench_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN + "/postgres")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = f"{PG_ADMIN}/{name}"
     return url, lambda: asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -32,7 +32,6 @@ import gc
 import json
 import multiprocessing
 import os
-import platform
 import random
 import signal
 import socket
@@ -49,11 +48,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import func, insert, select  # noqa: E402
 
+from benchkit import PG_ADMIN, CountingDispatcher, admin, machine  # noqa: E402
 from billing.config import Settings  # noqa: E402
 from billing.db import unit_of_work  # noqa: E402
 from billing.gateways.stripe_mapping import ATTEMPT_KEY  # noqa: E402
 from billing.gateways.webhook import sign_header  # noqa: E402
-from billing.jobs import JobCall  # noqa: E402
 from billing.kit.clock import SystemClock  # noqa: E402
 from billing.kit.ids import new_id  # noqa: E402
 from billing.merchants.service import create_merchant  # noqa: E402
@@ -68,29 +67,8 @@ from billing.models import (  # noqa: E402
 from billing.runtime import Runtime, build_runtime  # noqa: E402
 from billing.webhooks.processing import process_due  # noqa: E402
 
-PG_ADMIN = os.environ.get("BILLING_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 SECRET_KEY = "bench-webhooks-secret-key"
 WEBHOOK_SECRET = "whsec_bench_webhooks"
-
-
-class CountingDispatcher:
-    """Jobs the applied events enqueue (events.dispatch) are counted, not run."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def dispatch(self, calls: list[JobCall]) -> None:
-        self.count += len(calls)
-
-
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN + "/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def _settings(url: str) -> Settings:
@@ -386,19 +364,6 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.1f} GiB RAM"
-
-
 async def pg_version() -> str:
     import asyncpg
 
@@ -467,7 +432,7 @@ def main() -> None:
     args = parser.parse_args()
 
     name = f"billing_bench_webhooks_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     url = f"{PG_ADMIN.replace('postgresql://', 'postgresql+asyncpg://')}/{name}"
     api = None
     try:
@@ -542,7 +507,7 @@ def main() -> None:
             api.kill()
         _flush_redis(args.redis_db)
         if not args.keep:
-            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 if __name__ == "__main__":
