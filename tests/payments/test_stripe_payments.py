@@ -14,7 +14,7 @@ from billing.payments.gateway_registry import close_gateways
 from billing.payments.refunds import refund_payment
 from billing.runtime import Runtime
 from tests.conftest import Database, MerchantAccount, app_client, make_runtime, new_merchant
-from tests.payments.helpers import attach, invoice_row, payments_of, seed_invoice
+from tests.payments.helpers import Seeded, attach, invoice_row, payments_of, seed_invoice
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
 
@@ -101,17 +101,29 @@ async def test_success_then_refund(
     assert result.status == "succeeded" and result.gateway_ref.startswith("re_")
 
 
+async def _pay_with_card(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    merchant: MerchantAccount,
+    localstripe_url: str,
+    number: str,
+) -> tuple[Seeded, httpx.Response]:
+    """A fresh installment paid through the API with a card created at localstripe."""
+    seeded = await seed_invoice(runtime, merchant)
+    await attach(client, merchant, seeded.customer_id, await _card(localstripe_url, number))
+    response = await client.post(f"/v1/invoices/{seeded.invoice_id}/pay", headers=merchant.headers)
+    return seeded, response
+
+
 async def test_decline_341(
     stripe_runtime: Runtime,
     stripe_client: httpx.AsyncClient,
     stripe_merchant: MerchantAccount,
     localstripe_url: str,
 ) -> None:
-    seeded = await seed_invoice(stripe_runtime, stripe_merchant)
-    token = await _card(localstripe_url, "4000000000000341")
-    await attach(stripe_client, stripe_merchant, seeded.customer_id, token)
-    url = f"/v1/invoices/{seeded.invoice_id}/pay"
-    response = await stripe_client.post(url, headers=stripe_merchant.headers)
+    seeded, response = await _pay_with_card(
+        stripe_runtime, stripe_client, stripe_merchant, localstripe_url, "4000000000000341"
+    )
     assert response.status_code == 402, response.text
     assert response.json()["code"] == "card_declined"
     [payment] = await payments_of(stripe_client, stripe_merchant, seeded.invoice_id)
@@ -143,11 +155,9 @@ async def test_three_d_secure_requires_action(
     stripe_merchant: MerchantAccount,
     localstripe_url: str,
 ) -> None:
-    seeded = await seed_invoice(stripe_runtime, stripe_merchant)
-    token = await _card(localstripe_url, "4000002500003155")
-    await attach(stripe_client, stripe_merchant, seeded.customer_id, token)
-    url = f"/v1/invoices/{seeded.invoice_id}/pay"
-    response = await stripe_client.post(url, headers=stripe_merchant.headers)
+    seeded, response = await _pay_with_card(
+        stripe_runtime, stripe_client, stripe_merchant, localstripe_url, "4000002500003155"
+    )
     assert response.status_code == 402, response.text
     assert response.json()["decline_type"] == "authentication_required"
     [payment] = await payments_of(stripe_client, stripe_merchant, seeded.invoice_id)
@@ -163,11 +173,11 @@ async def test_paying_another_way_cancels_the_intent_waiting_for_3ds(
 ) -> None:
     from billing.models import PaymentAttempt
 
-    seeded = await seed_invoice(stripe_runtime, stripe_merchant)
-    three_ds = await _card(localstripe_url, "4000002500003155")
-    await attach(stripe_client, stripe_merchant, seeded.customer_id, three_ds)
+    seeded, first = await _pay_with_card(
+        stripe_runtime, stripe_client, stripe_merchant, localstripe_url, "4000002500003155"
+    )
+    assert first.status_code == 402
     url = f"/v1/invoices/{seeded.invoice_id}/pay"
-    assert (await stripe_client.post(url, headers=stripe_merchant.headers)).status_code == 402
     visa = await attach(
         stripe_client,
         stripe_merchant,
