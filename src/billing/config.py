@@ -14,6 +14,16 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+STRIPE_JS_URL = "https://js.stripe.com/v3/"
+
+
+def _stripe_js_url(url: str | None) -> str:
+    # It becomes a script origin in the card page's Content-Security-Policy.
+    if not url or not url.startswith(("https://", "http://")):
+        raise ValueError("BILLING_STRIPE_JS_URL must be an http(s) URL")
+    return url
+
+
 def _data_dir() -> Path:
     return Path(_env("BILLING_DATA_DIR", "data") or "data").resolve()
 
@@ -55,6 +65,10 @@ class Settings:
     stripe_api_base: str | None = None
     # A deployment-wide Stripe endpoint secret, accepted besides each merchant's own.
     stripe_webhook_secret: str | None = None
+    # A deployment-wide publishable key, paired with BILLING_STRIPE_SECRET_KEY (same account).
+    stripe_publishable_key: str | None = None
+    # Where the portal's card page loads Stripe.js from (tests serve localstripe's copy).
+    stripe_js_url: str = STRIPE_JS_URL
     log_format: str = "auto"
     scheduler_interval: float = 5.0
 
@@ -95,6 +109,8 @@ class Settings:
             gateway=gateway,
             stripe_api_base=_env("BILLING_STRIPE_API_BASE"),
             stripe_webhook_secret=_env("BILLING_STRIPE_WEBHOOK_SECRET"),
+            stripe_publishable_key=_env("BILLING_STRIPE_PUBLISHABLE_KEY"),
+            stripe_js_url=_stripe_js_url(_env("BILLING_STRIPE_JS_URL", STRIPE_JS_URL)),
             log_format=_env("BILLING_LOG_FORMAT", "auto") or "auto",
             scheduler_interval=float(_env("BILLING_SCHEDULER_INTERVAL", "5") or 5),
         )

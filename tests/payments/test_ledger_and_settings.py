@@ -71,7 +71,51 @@ async def test_gateway_settings_secrets_are_write_only_and_encrypted(
         "secret_key_set": False,
         "secret_key_last4": None,
         "webhook_secret_set": False,
+        "publishable_key": None,
     }
+
+
+async def test_gateway_settings_publishable_key_is_readable_and_checked(
+    client: AsyncClient, merchant: MerchantAccount
+) -> None:
+    url = "/v1/settings/gateway"
+    body = {"provider": "stripe", "secret_key": "sk_test_supersecretvalue1234"}
+    pk = "pk_test_51PublicValueForStripeJs"
+    saved = await client.put(url, json={**body, "publishable_key": pk}, headers=merchant.headers)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["publishable_key"] == pk  # not a secret: shown back as it is
+    assert (await client.get(url, headers=merchant.headers)).json()["publishable_key"] == pk
+    # Omitted keeps it (like the secrets); a malformed one is refused and changes nothing.
+    kept = await client.put(url, json={"provider": "stripe"}, headers=merchant.headers)
+    assert kept.json()["publishable_key"] == pk
+    for bad in ("sk_test_notpublic123", "pk_test_", "pk_prod_abcdefgh123", "pk_test_a b<c>d"):
+        refused = await client.put(
+            url, json={"provider": "stripe", "publishable_key": bad}, headers=merchant.headers
+        )
+        assert refused.status_code == 422, bad
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        problem = refused.json()
+        assert problem["code"] == "validation_error"
+        assert problem["errors"][0]["field"] == "publishable_key"
+    live = await client.put(
+        url,
+        json={"provider": "stripe", "publishable_key": "pk_live_51OtherModeKey"},
+        headers=merchant.headers,
+    )
+    assert live.status_code == 422 and "test" in live.text  # a test secret key's pair
+    assert (await client.get(url, headers=merchant.headers)).json()["publishable_key"] == pk
+    on_sandbox = await client.put(
+        url, json={"provider": "sandbox", "publishable_key": pk}, headers=merchant.headers
+    )
+    assert on_sandbox.status_code == 422
+    cleared = await client.put(
+        url, json={"provider": "stripe", "publishable_key": ""}, headers=merchant.headers
+    )
+    assert cleared.status_code == 200 and cleared.json()["publishable_key"] is None
+    # Switching provider starts from nothing, the key included.
+    await client.put(url, json={**body, "publishable_key": pk}, headers=merchant.headers)
+    back = await client.put(url, json={"provider": "sandbox"}, headers=merchant.headers)
+    assert back.json()["publishable_key"] is None
 
 
 async def test_payment_methods_default_list_detach(

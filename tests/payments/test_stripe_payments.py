@@ -53,6 +53,7 @@ async def stripe_merchant(
         "secret_key_set": True,
         "secret_key_last4": secret[-4:],
         "webhook_secret_set": True,
+        "publishable_key": None,
     }
     return merchant
 

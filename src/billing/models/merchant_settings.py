@@ -18,6 +18,9 @@ class MerchantSettings(Base):
         String(40), ForeignKey("merchants.id"), primary_key=True
     )
     gateway: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # Stripe's pk_…: public by design (Stripe.js in the payer's browser uses it), so kept in
+    # clear beside the gateway document whose secrets are encrypted.
+    gateway_publishable_key: Mapped[str | None] = mapped_column(String(255))
     channels: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     dunning: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     collection: Mapped[dict[str, Any] | None] = mapped_column(JSONType)

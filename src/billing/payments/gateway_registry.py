@@ -78,6 +78,24 @@ async def load_gateway_config(
     return config_from_stored(stored, secret_box(ctx), ctx.settings.gateway)
 
 
+async def load_publishable_key(
+    session: AsyncSession, ctx: JobContext, merchant_id: str
+) -> str | None:
+    """The Stripe publishable key the portal's card form uses: the merchant's own, or, for a
+    merchant on the deployment's defaults, the one paired with BILLING_STRIPE_SECRET_KEY
+    (a key of another account than the secret key's would make every SetupIntent fail)."""
+    row = (
+        await session.execute(
+            select(MerchantSettings.gateway, MerchantSettings.gateway_publishable_key).where(
+                MerchantSettings.merchant_id == merchant_id
+            )
+        )
+    ).first()
+    if row is None or not row.gateway:
+        return ctx.settings.stripe_publishable_key if ctx.settings.gateway == "stripe" else None
+    return row.gateway_publishable_key
+
+
 def secret_box(ctx: JobContext) -> SecretBox:
     runtime = ctx.extra.get("runtime")
     if runtime is not None:

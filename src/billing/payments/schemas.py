@@ -105,6 +105,8 @@ class GatewaySettingsIn(msgspec.Struct, forbid_unknown_fields=True):
     provider: str
     secret_key: str | None = None
     webhook_secret: str | None = None
+    # Stripe's pk_test_…/pk_live_… for the portal's card form; omitted keeps it, "" clears it.
+    publishable_key: str | None = None
 
 
 class GatewaySettingsOut(msgspec.Struct):
@@ -114,3 +116,5 @@ class GatewaySettingsOut(msgspec.Struct):
     secret_key_set: bool
     secret_key_last4: str | None
     webhook_secret_set: bool
+    # Not a secret (it is sent to payers' browsers), so shown as stored.
+    publishable_key: str | None = None
