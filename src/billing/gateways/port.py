@@ -81,6 +81,19 @@ class MethodChangeFlow:
 
 
 @dataclass(frozen=True, slots=True)
+class MethodChangeState:
+    """A method change as the gateway knows it now (never as the payer's browser says)."""
+
+    setup_ref: str
+    gateway_customer: str | None
+    # The gateway's word: succeeded, requires_payment_method, requires_action, processing,
+    # canceled.
+    status: str
+    payment_method: str | None = None  # the saved method's token once succeeded
+    client_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PixDetails:
     copy_paste: str  # EMV BR Code ("Pix copia e cola"), CRC16 included
     qr_png: bytes
@@ -155,6 +168,10 @@ class Gateway(Protocol):
     async def start_method_change(
         self, *, gateway_customer: str, return_url: str
     ) -> MethodChangeFlow: ...
+
+    async def retrieve_method_change(self, setup_ref: str) -> MethodChangeState:
+        """Raises ``InvalidRequest`` for a setup the gateway does not know."""
+        ...
 
     async def charge(self, *, request: ChargeRequest) -> ChargeResult: ...
 

@@ -25,6 +25,7 @@ from billing.gateways.port import (
     InvalidRequest,
     InvalidToken,
     MethodChangeFlow,
+    MethodChangeState,
     PaymentMethodInfo,
     RefundResult,
 )
@@ -152,7 +153,22 @@ class SandboxGateway:
         setup = await self.ledger.get(f"setup:{setup_ref}")
         if setup is None:
             raise InvalidRequest(f"no such setup: {setup_ref}")
-        return await self.attach_payment_method(gateway_customer=setup["customer"], token=token)
+        info = await self.attach_payment_method(gateway_customer=setup["customer"], token=token)
+        await self.ledger.put(f"setup:{setup_ref}", {**setup, "payment_method": info.gateway_ref})
+        return info
+
+    async def retrieve_method_change(self, setup_ref: str) -> MethodChangeState:
+        await self._pause()
+        setup = await self.ledger.get(f"setup:{setup_ref}")
+        if setup is None:
+            raise InvalidRequest(f"no such setup: {setup_ref}")
+        method = setup.get("payment_method")
+        return MethodChangeState(
+            setup_ref=setup_ref,
+            gateway_customer=setup["customer"],
+            status="succeeded" if method else "requires_payment_method",
+            payment_method=method,
+        )
 
     # -- charges --------------------------------------------------------------------
 

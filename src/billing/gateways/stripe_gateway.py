@@ -26,6 +26,7 @@ from billing.gateways.port import (
     InvalidRequest,
     InvalidToken,
     MethodChangeFlow,
+    MethodChangeState,
     PaymentMethodDeclined,
     PaymentMethodInfo,
     RefundResult,
@@ -215,6 +216,26 @@ class StripeGateway:
                 if not self._learn_unsupported(exc, adapted):
                     raise InvalidRequest(str(exc)) from exc
         return MethodChangeFlow(setup_ref=str(si.id), client_secret=si.client_secret)
+
+    async def retrieve_method_change(self, setup_ref: str) -> MethodChangeState:
+        if not setup_ref.startswith("seti_"):
+            raise InvalidRequest(f"not a SetupIntent id: {setup_ref!r}")
+        try:
+            si = await self._call(lambda: self._client.v1.setup_intents.retrieve_async(setup_ref))
+        except stripe.InvalidRequestError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        data = si.to_dict()
+        customer, method = data.get("customer"), data.get("payment_method")
+        # Either may come back expanded (an object) depending on the request.
+        customer = customer.get("id") if isinstance(customer, dict) else customer
+        method = method.get("id") if isinstance(method, dict) else method
+        return MethodChangeState(
+            setup_ref=str(si.id),
+            gateway_customer=customer,
+            status=str(data.get("status")),
+            payment_method=method,
+            client_secret=data.get("client_secret"),
+        )
 
     # -- charges --------------------------------------------------------------------
 
