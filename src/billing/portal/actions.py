@@ -20,6 +20,7 @@ from billing.portal.web import (
     AnyRequest,
     Form,
     PortalController,
+    card_page_csp,
     local_path,
     redirect,
     render,
@@ -100,6 +101,42 @@ class PortalActions(PortalController):
         back = local_path(data.get("next"), "/portal/methods?notice=methods.added")
         url = await payments.start_add_card(db_session, runtime.job_context, payer, return_url=back)
         return redirect(url)
+
+    @get("/methods/card/{setup_ref:str}")
+    async def card_form(
+        self,
+        request: AnyRequest,
+        setup_ref: str,
+        payer: Payer,
+        db_session: AsyncSession,
+        state: State,
+        return_url: str | None = None,
+    ) -> Template:
+        """The Elements page: Stripe.js confirms the SetupIntent in the payer's browser."""
+        runtime = get_runtime(state)
+        form = await payments.card_form(db_session, runtime.job_context, payer, setup_ref)
+        return render(
+            request,
+            "card.html.jinja",
+            payer=payer,
+            form=form,
+            stripe_js_url=runtime.settings.stripe_js_url,
+            return_url=local_path(return_url, "/portal/methods?notice=methods.added"),
+            csp=card_page_csp(runtime.settings),
+        )
+
+    @post("/methods/card")
+    async def card_save(
+        self, data: Form, payer: Payer, db_session: AsyncSession, clock: Clock, state: State
+    ) -> Redirect:
+        await payments.complete_card(
+            db_session,
+            get_runtime(state).job_context,
+            payer,
+            setup_ref=data.get("setup_intent", ""),
+            now=clock.now(),
+        )
+        return redirect(local_path(data.get("return_url"), "/portal/methods?notice=methods.added"))
 
     @get("/sandbox/method_change/{setup_ref:str}")
     async def sandbox_card_form(

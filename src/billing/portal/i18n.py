@@ -138,6 +138,42 @@ _PT: dict[str, str] = {
     "sandbox.card": "Cartão de teste",
     "sandbox.save": "Salvar cartão",
     "sandbox.cancel": "Voltar sem salvar",
+    "card.title": "Cadastrar cartão",
+    "card.intro": (
+        "Os dados do cartão vão direto, com segurança, para o processador de pagamentos: "
+        "{merchant} não vê o número do cartão."
+    ),
+    "card.details": "Dados do cartão",
+    "card.save": "Salvar cartão",
+    "card.saving": "Salvando…",
+    "card.cancel": "Voltar sem salvar",
+    "card.no_js": (
+        "Para cadastrar um cartão, ative o JavaScript no navegador: o formulário seguro do "
+        "processador de pagamentos precisa dele. Você também pode pagar com Pix ou boleto."
+    ),
+    "card.error.unavailable": (
+        "O formulário seguro do cartão não carregou. Verifique sua conexão e recarregue a "
+        "página."
+    ),
+    "card.error.declined": (
+        "O banco não aceitou este cartão. Confira os dados ou use outro cartão; se "
+        "continuar, fale com o seu banco."
+    ),
+    "card.error.number": "O número do cartão está incorreto. Confira e tente de novo.",
+    "card.error.expiry": "A data de validade está incorreta. Confira e tente de novo.",
+    "card.error.expired": "Este cartão está vencido. Use outro cartão.",
+    "card.error.cvc": "O código de segurança (CVV) está incorreto. Confira e tente de novo.",
+    "card.error.authentication": (
+        "A confirmação de segurança do banco não foi concluída. Tente de novo ou use "
+        "outro cartão."
+    ),
+    "card.error.temporary": (
+        "Houve uma instabilidade temporária. Nada foi salvo; tente de novo em alguns minutos."
+    ),
+    "card.error.generic": (
+        "Não foi possível salvar o cartão. Confira os dados e tente de novo, ou use outro "
+        "cartão."
+    ),
     "plan.title": "Trocar de plano",
     "plan.current": "Plano atual: {plan} ({amount} {interval})",
     "plan.choose": "Escolha o novo plano",
@@ -335,6 +371,40 @@ _EN: dict[str, str] = {
     "sandbox.card": "Test card",
     "sandbox.save": "Save card",
     "sandbox.cancel": "Go back without saving",
+    "card.title": "Add a card",
+    "card.intro": (
+        "Your card details go straight to the payment processor, securely: {merchant} never "
+        "sees the card number."
+    ),
+    "card.details": "Card details",
+    "card.save": "Save card",
+    "card.saving": "Saving…",
+    "card.cancel": "Go back without saving",
+    "card.no_js": (
+        "To add a card, please turn on JavaScript in your browser: the payment processor's "
+        "secure form needs it. You can also pay with Pix or boleto."
+    ),
+    "card.error.unavailable": (
+        "The secure card form did not load. Please check your connection and reload the page."
+    ),
+    "card.error.declined": (
+        "Your bank did not accept this card. Please check the details or use another card; "
+        "if it keeps happening, contact your bank."
+    ),
+    "card.error.number": "The card number is not right. Please check it and try again.",
+    "card.error.expiry": "The expiry date is not right. Please check it and try again.",
+    "card.error.expired": "This card has expired. Please use another card.",
+    "card.error.cvc": "The security code (CVC) is not right. Please check it and try again.",
+    "card.error.authentication": (
+        "Your bank's security check was not completed. Please try again or use another card."
+    ),
+    "card.error.temporary": (
+        "There was a temporary problem. Nothing was saved; please try again in a few minutes."
+    ),
+    "card.error.generic": (
+        "The card could not be saved. Please check the details and try again, or use "
+        "another card."
+    ),
     "plan.title": "Change plan",
     "plan.current": "Current plan: {plan} ({amount} {interval})",
     "plan.choose": "Choose the new plan",

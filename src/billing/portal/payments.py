@@ -9,16 +9,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.gateways import InvalidRequest
+from billing.gateways import InvalidRequest, MethodChangeState
 from billing.jobs import JobContext
-from billing.kit.errors import NotFound, ProblemError, ValidationFailed
+from billing.kit.errors import NotFound, ValidationFailed
 from billing.models import Customer, PaymentMethod, Subscription
 from billing.payments.attempts import SkipReason
-from billing.payments.gateway_registry import merchant_gateway
+from billing.payments.gateway_registry import (
+    GatewayNotConfigured,
+    load_publishable_key,
+    merchant_gateway,
+)
 from billing.payments.methods import attach_method, detach_method
 from billing.payments.service import attempt_charge, record_result
 from billing.portal.sessions import Payer
@@ -140,14 +145,21 @@ async def _gateway_customer(session: AsyncSession, payer: Payer) -> str:
 async def start_add_card(
     session: AsyncSession, ctx: JobContext, payer: Payer, *, return_url: str
 ) -> str:
-    """Where the payer enters a new card: the gateway's hosted/Elements flow."""
+    """Where the payer enters a new card: the gateway's page, or our Elements page."""
     customer = await session.scalar(
         select(Customer).where(
             Customer.id == payer.customer_id, Customer.merchant_id == payer.merchant_id
         )
     )
     assert customer is not None  # the session was checked against this very row
-    gateway, _ = await merchant_gateway(session, ctx, payer.merchant_id)
+    gateway, config = await merchant_gateway(session, ctx, payer.merchant_id)
+    if config.provider == "stripe" and not await load_publishable_key(
+        session, ctx, payer.merchant_id
+    ):
+        # Checked before a SetupIntent is made that no page could ever confirm.
+        raise GatewayNotConfigured(
+            "The card form needs the merchant's Stripe publishable key (PUT /v1/settings/gateway)."
+        )
     known = customer.gateway_customer_ref
     await session.commit()  # no transaction across the gateway calls
     gateway_customer = known or await gateway.ensure_customer(
@@ -165,10 +177,82 @@ async def start_add_card(
     flow = await gateway.start_method_change(
         gateway_customer=gateway_customer, return_url=return_url
     )
-    if flow.url is None:
-        # Stripe answers with a client secret for Stripe.js Elements (not wired yet).
-        raise ProblemError("This payment gateway's card form is not available yet.", status=501)
-    return flow.url
+    if flow.url is not None:
+        return flow.url
+    # A client secret (Stripe): our page confirms it with Stripe.js Elements.
+    return f"/portal/methods/card/{quote(flow.setup_ref, safe='')}?return_url=" + quote(
+        return_url, safe=""
+    )
+
+
+@dataclass(frozen=True)
+class CardForm:
+    """What the Elements page needs: the SetupIntent's client secret and the public key."""
+
+    setup_ref: str
+    client_secret: str
+    publishable_key: str
+
+
+async def _payers_setup(
+    session: AsyncSession, ctx: JobContext, payer: Payer, setup_ref: str
+) -> MethodChangeState:
+    """The setup as the gateway knows it, if it is this payer's: another's is a 404."""
+    gateway, _ = await merchant_gateway(session, ctx, payer.merchant_id)
+    gateway_customer = await _gateway_customer(session, payer)
+    await session.commit()  # no transaction across the gateway call
+    try:
+        setup = await gateway.retrieve_method_change(setup_ref)
+    except InvalidRequest as exc:
+        raise NotFound("No such card form.") from exc
+    if not gateway_customer or setup.gateway_customer != gateway_customer:
+        raise NotFound("No such card form.")
+    return setup
+
+
+async def card_form(
+    session: AsyncSession, ctx: JobContext, payer: Payer, setup_ref: str
+) -> CardForm:
+    publishable_key = await load_publishable_key(session, ctx, payer.merchant_id)
+    if not publishable_key:
+        raise GatewayNotConfigured("The card form needs the merchant's Stripe publishable key.")
+    setup = await _payers_setup(session, ctx, payer, setup_ref)
+    if setup.client_secret is None:
+        raise NotFound("No such card form.")
+    return CardForm(setup.setup_ref, setup.client_secret, publishable_key)
+
+
+async def complete_card(
+    session: AsyncSession, ctx: JobContext, payer: Payer, *, setup_ref: str, now: datetime
+) -> PaymentMethod:
+    """Stripe.js says the card was saved: ask the gateway, then save it as the default.
+
+    Safe to repeat (a reload, a second tab, the setup_intent.succeeded webhook before or
+    after): a method already saved from this setup is returned as it is."""
+    setup = await _payers_setup(session, ctx, payer, setup_ref)
+    if setup.status != "succeeded" or not setup.payment_method:
+        raise ValidationFailed("setup_intent", "the card has not been confirmed")
+    known = await session.scalar(
+        select(PaymentMethod).where(
+            PaymentMethod.merchant_id == payer.merchant_id,
+            PaymentMethod.customer_id == payer.customer_id,
+            PaymentMethod.gateway_ref == setup.payment_method,
+            PaymentMethod.detached_at.is_(None),
+        )
+    )
+    if known is not None:
+        return known
+    method = await attach_method(
+        session,
+        ctx,
+        merchant_id=payer.merchant_id,
+        customer_id=payer.customer_id,
+        token=setup.payment_method,
+        set_default=True,
+        now=now,
+    )
+    await _use_for_subscriptions(session, payer, method.id)
+    return method
 
 
 async def complete_sandbox_card(

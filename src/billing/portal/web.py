@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import structlog
 from litestar import Controller, Request, Response
@@ -51,6 +52,32 @@ SECURITY_HEADERS = {
         "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
 }
+
+
+STRIPE_JS_ORIGIN = "https://js.stripe.com"
+STRIPE_API_ORIGIN = "https://api.stripe.com"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def card_page_csp(settings: Settings) -> str:
+    """The card page alone may run Stripe.js, let it call Stripe's API and, for real
+    Stripe, show its Elements and 3-D Secure frames; every other page keeps 'self'."""
+    script = _origin(settings.stripe_js_url)
+    api = _origin(settings.stripe_api_base or STRIPE_API_ORIGIN)
+    if script == STRIPE_JS_ORIGIN:
+        scripts = f"{script} https://*.js.stripe.com"
+        frames = f"; frame-src {script} https://*.js.stripe.com https://hooks.stripe.com"
+    else:
+        scripts, frames = script, ""  # a stand-in such as localstripe's draws no frames
+    return (
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
+        f"script-src 'self' {scripts}; connect-src 'self' {api}{frames}; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
 
 
 def settings_of(state: State) -> Settings:
@@ -164,6 +191,7 @@ def render(
     status: int = 200,
     cookies: list[Cookie] | None = None,
     background: Any = None,
+    csp: str | None = None,
     **context: Any,
 ) -> Template:
     """A page with the base context: words, formatting, brand, CSRF token and navigation."""
@@ -188,7 +216,7 @@ def render(
         template_name=name,
         context={**base, **context},
         status_code=status,
-        headers=SECURITY_HEADERS,
+        headers={**SECURITY_HEADERS, "Content-Security-Policy": csp} if csp else SECURITY_HEADERS,
         cookies=cookies,
         background=background,
     )

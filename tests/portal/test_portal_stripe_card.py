@@ -1,0 +1,268 @@
+"""The portal's "add a card" on Stripe (issue 7), against localstripe: the page, and the
+completion that asks Stripe before saving anything. The browser's part is played here by
+the same request localstripe-v3.js makes; tests/e2e/test_portal_stripe_browser.py runs the
+real page in Chromium."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from billing.kit.clock import FixedClock
+from billing.models import GatewayEvent, PaymentMethod, Subscription
+from billing.payments.gateway_registry import close_gateways
+from billing.queue import InlineDispatcher
+from billing.runtime import Runtime
+from tests.conftest import Database, MerchantAccount, app_client, make_runtime, new_merchant
+from tests.fixtures_stripe import localstripe_url
+from tests.portal.portal_world import csrf_of, enter
+from tests.webhooks.helpers import WEBHOOK_SECRET, signed
+
+__all__ = ["localstripe_url"]
+
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
+
+PUBLISHABLE = "pk_test_portalcardform123"
+
+
+@pytest.fixture
+async def stripe_runtime(
+    database: Database, clock: FixedClock, localstripe_url: str
+) -> AsyncIterator[Runtime]:
+    rt = await make_runtime(database, clock, stripe_api_base=localstripe_url)
+    yield rt
+    await close_gateways(rt.job_context)
+    await rt.close()
+
+
+@pytest.fixture
+async def stripe_client(stripe_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(stripe_runtime) as client:
+        yield client
+
+
+async def _stripe_merchant(runtime: Runtime, client: httpx.AsyncClient) -> MerchantAccount:
+    merchant = await new_merchant(runtime, "Loja Stripe")
+    settings = {
+        "provider": "stripe",
+        "secret_key": f"sk_test_{uuid.uuid4().hex}",
+        "webhook_secret": WEBHOOK_SECRET,
+        "publishable_key": PUBLISHABLE,
+    }
+    response = await client.put("/v1/settings/gateway", json=settings, headers=merchant.headers)
+    assert response.status_code == 200, response.text
+    return merchant
+
+
+@dataclass
+class Payer:
+    merchant: MerchantAccount
+    customer_id: str
+    subscription_id: str
+    client: httpx.AsyncClient  # holds this payer's portal session cookie
+
+
+async def _payer(runtime: Runtime, merchant: MerchantAccount) -> Payer:
+    """A customer with a subscription and no card yet, signed in to the portal."""
+    client = app_client(runtime)
+    h = merchant.headers
+    plan = await client.post(
+        "/v1/plans",
+        json={"name": "Mensal", "amount": 10000, "currency": "BRL", "interval": "month"},
+        headers=h,
+    )
+    customer = await client.post(
+        "/v1/customers",
+        json={"email": f"{uuid.uuid4().hex[:8]}@example.com", "name": "Maria Souza"},
+        headers=h,
+    )
+    cid = customer.json()["id"]
+    sub = await client.post(
+        "/v1/subscriptions", json={"customer_id": cid, "plan_id": plan.json()["id"]}, headers=h
+    )
+    assert sub.status_code == 201, sub.text
+    link = await client.post("/v1/portal_sessions", json={"customer_id": cid}, headers=h)
+    entered = await enter(client, link.json()["url"].removeprefix("http://testserver.local"))
+    assert entered.status_code == 303, entered.text
+    return Payer(merchant, cid, sub.json()["id"], client)
+
+
+async def _csrf(payer: Payer) -> str:
+    return csrf_of((await payer.client.get("/portal/methods")).text)
+
+
+async def _open_card_form(payer: Payer) -> tuple[str, httpx.Response]:
+    """Press "Add a card": the SetupIntent's id and our Elements page."""
+    started = await payer.client.post(
+        "/portal/methods/new", data={"csrf_token": await _csrf(payer)}
+    )
+    assert started.status_code == 303, started.text
+    location = started.headers["location"]
+    match = re.fullmatch(r"/portal/methods/card/(seti_\w+)\?return_url=(.+)", location)
+    assert match, location
+    assert unquote(match.group(2)) == "/portal/methods?notice=methods.added"
+    page = await payer.client.get(location)
+    assert page.status_code == 200, page.text
+    return match.group(1), page
+
+
+async def _confirm_in_browser(
+    localstripe: str, page: httpx.Response, number: str
+) -> httpx.Response:
+    """What localstripe-v3.js's confirmCardSetup sends, with the page's own public values."""
+    secret = re.search(r'data-client-secret="([^"]+)"', page.text)
+    key = re.search(r'data-publishable-key="([^"]+)"', page.text)
+    assert secret and key
+    seti = secret.group(1).split("_secret_")[0]
+    async with httpx.AsyncClient() as browser:
+        return await browser.post(
+            f"{localstripe}/v1/setup_intents/{seti}/confirm",
+            json={
+                "key": key.group(1),
+                "client_secret": secret.group(1),
+                "use_stripe_sdk": True,
+                "payment_method_data": {
+                    "type": "card",
+                    "card": {"number": number, "exp_month": "12", "exp_year": 2034, "cvc": "123"},
+                },
+            },
+        )
+
+
+async def _complete(payer: Payer, seti: str, csrf: str | None = None) -> httpx.Response:
+    form = {
+        "setup_intent": seti,
+        "return_url": "/portal/methods?notice=methods.added",
+        "csrf_token": csrf or await _csrf(payer),
+    }
+    return await payer.client.post("/portal/methods/card", data=form)
+
+
+async def _methods(runtime: Runtime, payer: Payer) -> list[PaymentMethod]:
+    async with runtime.session_factory() as session:
+        rows = await session.scalars(
+            select(PaymentMethod).where(
+                PaymentMethod.customer_id == payer.customer_id, PaymentMethod.detached_at.is_(None)
+            )
+        )
+        return list(rows)
+
+
+async def test_card_saved_once_as_default_after_stripe_says_so(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    payer = await _payer(stripe_runtime, merchant)
+    seti, page = await _open_card_form(payer)
+    assert f'data-publishable-key="{PUBLISHABLE}"' in page.text
+    assert 'src="https://js.stripe.com/v3/"' in page.text  # the default Stripe.js
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self' https://js.stripe.com https://*.js.stripe.com;" in csp
+    assert f"connect-src 'self' {localstripe_url};" in csp  # the API the SDK is pointed at
+    assert "frame-src https://js.stripe.com" in csp
+    other = await payer.client.get("/portal/methods")
+    assert "stripe" not in other.headers["content-security-policy"]  # only the card page
+
+    # Posted before the payer confirmed anything: Stripe says no, nothing is saved.
+    early = await _complete(payer, seti)
+    assert early.status_code == 422 and await _methods(stripe_runtime, payer) == []
+
+    confirmed = await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded"
+    done = await _complete(payer, seti)
+    assert done.status_code == 303, done.text
+    assert done.headers["location"] == "/portal/methods?notice=methods.added"
+    [method] = await _methods(stripe_runtime, payer)
+    assert (method.brand, method.last4, method.is_default) == ("visa", "4242", True)
+    assert method.gateway_ref == confirmed.json()["payment_method"]
+    async with stripe_runtime.session_factory() as session:
+        sub = await session.get(Subscription, payer.subscription_id)
+    assert sub is not None and sub.payment_method_id == method.id  # retries use it
+    listed = await payer.client.get("/portal/methods")
+    assert "Visa final 4242" in listed.text
+
+    # A replay (reload, second tab) and then Stripe's webhook: still one method.
+    again = await _complete(payer, seti)
+    assert again.status_code == 303
+    event = {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": "setup_intent.succeeded",
+        "created": 0,
+        "data": {"object": confirmed.json()},
+    }
+    body, headers = signed(event, timestamp=int(stripe_runtime.clock.now().timestamp()))
+    hook = await stripe_client.post(
+        f"/webhooks/stripe/{merchant.id}", content=body, headers=headers
+    )
+    assert hook.status_code == 200, hook.text
+    assert isinstance(stripe_runtime.dispatcher, InlineDispatcher)
+    await stripe_runtime.dispatcher.drain()
+    async with stripe_runtime.session_factory() as session:
+        row = await session.scalar(select(GatewayEvent).where(GatewayEvent.event_id == event["id"]))
+    assert row is not None and row.outcome == "payment method already known"
+    assert [m.id for m in await _methods(stripe_runtime, payer)] == [method.id]
+    await payer.client.aclose()
+
+
+async def test_setup_of_another_payer_or_unknown_is_404_and_saves_nothing(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    mallory, maria = await _payer(stripe_runtime, merchant), await _payer(stripe_runtime, merchant)
+    seti, page = await _open_card_form(maria)
+    confirmed = await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    assert confirmed.json()["status"] == "succeeded"
+    stolen = await _complete(mallory, seti)
+    assert stolen.status_code == 404
+    assert (await mallory.client.get(f"/portal/methods/card/{seti}")).status_code == 404
+    assert (await _complete(mallory, "seti_doesnotexist")).status_code == 404
+    assert (await _complete(mallory, "pm_card_visa")).status_code == 404
+    assert await _methods(stripe_runtime, mallory) == []
+    # Maria's own completion still works afterwards: nothing was used up.
+    assert (await _complete(maria, seti)).status_code == 303
+    assert len(await _methods(stripe_runtime, maria)) == 1
+    await mallory.client.aclose()
+    await maria.client.aclose()
+
+
+async def test_declined_at_setup_saves_nothing_and_csrf_is_required(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    payer = await _payer(stripe_runtime, merchant)
+    seti, page = await _open_card_form(payer)
+    declined = await _confirm_in_browser(localstripe_url, page, "4000000000000002")
+    assert declined.status_code == 402 and declined.json()["error"]["code"] == "card_declined"
+    assert (await _complete(payer, seti)).status_code == 422
+    no_csrf = await payer.client.post("/portal/methods/card", data={"setup_intent": seti})
+    assert no_csrf.status_code == 403
+    assert (await _complete(payer, seti, csrf="0" * 64)).status_code == 403
+    assert await _methods(stripe_runtime, payer) == []
+    await payer.client.aclose()
+
+
+async def test_no_publishable_key_is_a_clear_page_not_a_setup(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    cleared = await stripe_client.put(
+        "/v1/settings/gateway",
+        json={"provider": "stripe", "publishable_key": ""},
+        headers=merchant.headers,
+    )
+    assert cleared.json()["publishable_key"] is None
+    payer = await _payer(stripe_runtime, merchant)
+    started = await payer.client.post(
+        "/portal/methods/new", data={"csrf_token": await _csrf(payer)}
+    )
+    assert started.status_code == 409
+    assert "publishable key" in started.text
+    await payer.client.aclose()
