@@ -11,6 +11,7 @@
   if (!form) {
     return;
   }
+  document.getElementById("card-no-js").hidden = true;
   var errors = document.getElementById("card-errors");
   var button = document.getElementById("card-submit");
   var label = button.textContent;
