@@ -273,8 +273,18 @@ async def test_method_change_flow(gw: SandboxGateway) -> None:
     flow = await gw.start_method_change(gateway_customer=cus, return_url="https://x.test/back")
     assert flow.client_secret is None and flow.url is not None
     assert flow.setup_ref in flow.url and "return_url=https%3A%2F%2Fx.test%2Fback" in flow.url
+    before = await gw.retrieve_method_change(flow.setup_ref)
+    assert (before.status, before.gateway_customer, before.payment_method) == (
+        "requires_payment_method",
+        cus,
+        None,
+    )
     info = await gw.complete_method_change(flow.setup_ref, "pm_card_mastercard")
     assert info.brand == "mastercard"
+    after = await gw.retrieve_method_change(flow.setup_ref)
+    assert (after.status, after.payment_method) == ("succeeded", info.gateway_ref)
+    with pytest.raises(InvalidRequest):
+        await gw.retrieve_method_change("seti_unknown")
     assert (await gw.charge(request=_req(cus, info.gateway_ref, "k"))).status == "succeeded"
 
 

@@ -185,6 +185,17 @@ async def test_method_change_and_detach(gw: StripeGateway, sdk: stripe.StripeCli
     assert flow.setup_ref.startswith("seti_") and flow.client_secret and flow.url is None
     si = await sdk.v1.setup_intents.retrieve_async(flow.setup_ref)
     assert si.customer == cus and si.usage == "off_session"
+    state = await gw.retrieve_method_change(flow.setup_ref)
+    assert (state.gateway_customer, state.status, state.payment_method) == (
+        cus,
+        "requires_payment_method",
+        None,
+    )
+    assert state.client_secret == flow.client_secret
+    with pytest.raises(InvalidRequest):
+        await gw.retrieve_method_change("seti_doesnotexist")
+    with pytest.raises(InvalidRequest):
+        await gw.retrieve_method_change("pm_card_visa")  # not a SetupIntent id at all
     info = await gw.attach_payment_method(
         gateway_customer=cus, token=await _card(sdk, "4242424242424242")
     )

@@ -10,11 +10,12 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 
 from billing.db import unit_of_work
+from billing.kit.clock import FixedClock
 from billing.kit.ids import new_id
 from billing.models import PaymentAttempt
 from billing.payments.ledger import DbLedger
 from billing.runtime import Runtime
-from tests.conftest import MerchantAccount
+from tests.conftest import Database, MerchantAccount, app_client, make_runtime, new_merchant
 from tests.payments.helpers import attach, payments_of, seed_invoice
 
 
@@ -116,6 +117,28 @@ async def test_gateway_settings_publishable_key_is_readable_and_checked(
     await client.put(url, json={**body, "publishable_key": pk}, headers=merchant.headers)
     back = await client.put(url, json={"provider": "sandbox"}, headers=merchant.headers)
     assert back.json()["publishable_key"] is None
+
+
+async def test_deployment_publishable_key_only_pairs_with_the_deployment_secret(
+    database: Database, clock: FixedClock
+) -> None:
+    env_key = "pk_test_deploymentwide123"
+    rt = await make_runtime(database, clock, gateway="stripe", stripe_publishable_key=env_key)
+    try:
+        async with app_client(rt) as client:
+            merchant = await new_merchant(rt)
+            url = "/v1/settings/gateway"
+            shown = (await client.get(url, headers=merchant.headers)).json()
+            assert shown["provider"] == "stripe" and shown["publishable_key"] == env_key
+            # A merchant's own Stripe account never gets the deployment's public key.
+            own = await client.put(
+                url,
+                json={"provider": "stripe", "secret_key": "sk_test_merchantsownaccount"},
+                headers=merchant.headers,
+            )
+            assert own.status_code == 200 and own.json()["publishable_key"] is None
+    finally:
+        await rt.close()
 
 
 async def test_payment_methods_default_list_detach(

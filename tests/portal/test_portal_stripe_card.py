@@ -15,9 +15,11 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from billing.config import Settings
 from billing.kit.clock import FixedClock
 from billing.models import GatewayEvent, PaymentMethod, Subscription
 from billing.payments.gateway_registry import close_gateways
+from billing.portal.web import card_page_csp
 from billing.queue import InlineDispatcher
 from billing.runtime import Runtime
 from tests.conftest import Database, MerchantAccount, app_client, make_runtime, new_merchant
@@ -266,3 +268,19 @@ async def test_no_publishable_key_is_a_clear_page_not_a_setup(
     assert started.status_code == 409
     assert "publishable key" in started.text
     await payer.client.aclose()
+
+
+def test_card_page_policy_allows_only_the_configured_stripe_js_and_api() -> None:
+    local = "http://localhost:4242"
+    settings = Settings(
+        database_url="sqlite+aiosqlite://",
+        stripe_js_url=f"{local}/js.stripe.com/v3/",
+        stripe_api_base=local,
+    )
+    csp = card_page_csp(settings)
+    assert f"script-src 'self' {local};" in csp and f"connect-src 'self' {local};" in csp
+    assert "frame-src" not in csp and "*" not in csp and "stripe.com" not in csp
+    real = card_page_csp(Settings(database_url="sqlite+aiosqlite://"))
+    assert "connect-src 'self' https://api.stripe.com;" in real
+    frames = "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
+    assert frames in real
