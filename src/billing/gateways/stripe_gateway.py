@@ -183,7 +183,14 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             if exc.http_status == 404 or exc.code == "resource_missing":
                 raise InvalidToken(f"unknown payment method: {token!r}") from exc
-            raise InvalidRequest(str(exc)) from exc
+            # A SetupIntent confirmed by Stripe.js attaches the method itself; should Stripe
+            # refuse attaching it again, the method already being this customer's is success.
+            try:
+                pm = await self._call(lambda: self._client.v1.payment_methods.retrieve_async(token))
+            except stripe.InvalidRequestError:
+                raise InvalidRequest(str(exc)) from exc
+            if pm.customer != gateway_customer:
+                raise InvalidRequest(str(exc)) from exc
         return payment_method_info(pm.to_dict())
 
     async def detach_payment_method(self, gateway_ref: str) -> None:
