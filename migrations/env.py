@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import context
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
 import billing.models  # noqa: F401  (registers every table)
@@ -41,10 +42,25 @@ def _configure(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        if connection.dialect.name == "sqlite":
+            # Keys were not enforced while batch mode rebuilt tables: check them all now.
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"foreign keys broken by the migration: {broken[:10]}")
 
 
 async def _run_async() -> None:
     engine = make_engine(_url())
+    if engine.dialect.name == "sqlite":
+        # Batch mode rebuilds a table as copy, drop, rename; with keys enforced, dropping a
+        # table that others refer to would fail. The pragma only works outside a
+        # transaction, so it is set as each connection opens, after db.py's own settings.
+        @event.listens_for(engine.sync_engine, "connect")
+        def _keys_off(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=OFF")
+            cursor.close()
+
     async with engine.connect() as connection:
         await connection.run_sync(_configure)
         await connection.commit()

@@ -2,7 +2,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
@@ -19,6 +27,10 @@ class CollectionMessage(Base):
     __tablename__ = "collection_messages"
     __table_args__ = (
         UniqueConstraint("invoice_id", "step_key"),
+        # The customer is one of this merchant's (migration 0014).
+        ForeignKeyConstraint(
+            ["customer_id", "merchant_id"], ["customers.id", "customers.merchant_id"]
+        ),
         # The delivery sweep's selector: pending rows whose time has come.
         Index("ix_collection_messages_due", "status", "deliver_at"),
         Index("ix_collection_messages_customer", "merchant_id", "customer_id", "sent_at"),
@@ -32,8 +44,8 @@ class CollectionMessage(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    merchant_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[str] = mapped_column(String(40))
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"))
     step_key: Mapped[str] = mapped_column(String(40))  # e.g. "+7:email"
     offset_days: Mapped[int] = mapped_column(Integer)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
@@ -17,6 +17,8 @@ class Customer(Base):
     __table_args__ = (
         Index("ix_customers_merchant_email", "merchant_id", "email"),
         Index("ix_customers_merchant_external", "merchant_id", "external_id"),
+        # What tenant-consistent foreign keys refer to: a customer *of that merchant*.
+        UniqueConstraint("id", "merchant_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

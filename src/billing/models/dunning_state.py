@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
 from billing.models._types import UTCDateTime
+
+_WAITING = "final_action IS NULL AND status IN ('exhausted', 'awaiting_payer')"
 
 
 class DunningState(Base):
@@ -17,10 +19,22 @@ class DunningState(Base):
     """
 
     __tablename__ = "dunning_states"
-    __table_args__ = (Index("ix_dunning_states_final", "status", "final_action_at"),)
+    __table_args__ = (
+        # Only the states that wait for a final action (migration 0014).
+        Index(
+            "ix_dunning_states_final",
+            "final_action_at",
+            postgresql_where=text(_WAITING),
+            sqlite_where=text(_WAITING),
+        ),
+        # The customer is one of this merchant's (migration 0014).
+        ForeignKeyConstraint(
+            ["customer_id", "merchant_id"], ["customers.id", "customers.merchant_id"]
+        ),
+    )
 
     invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    merchant_id: Mapped[str] = mapped_column(String(40), index=True)
     customer_id: Mapped[str] = mapped_column(String(40))
     last_attempt_id: Mapped[str] = mapped_column(String(40))
     payment_method_id: Mapped[str | None] = mapped_column(String(40))

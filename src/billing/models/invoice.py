@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
@@ -18,6 +27,10 @@ class Invoice(Base):
         # Invariant 2: one invoice per (subscription, period), whoever runs the billing.
         UniqueConstraint("subscription_id", "period_start"),
         UniqueConstraint("merchant_id", "number"),
+        # The customer is one of this merchant's (migration 0014).
+        ForeignKeyConstraint(
+            ["customer_id", "merchant_id"], ["customers.id", "customers.merchant_id"]
+        ),
         Index("ix_invoices_merchant_customer", "merchant_id", "customer_id"),
         Index("ix_invoices_status_due", "status", "due_at"),
         # Only invoices with a retry planned: a new installment (NULL) costs no index write.
@@ -46,8 +59,8 @@ class Invoice(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"))
-    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    merchant_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[str] = mapped_column(String(40))
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16))
