@@ -1,10 +1,11 @@
 """The collection ruler's sweep: queue each due (installment, step) in the outbox.
 
-Set-based: per merchant and per step, one ``INSERT ... SELECT`` of the open installments
-that have reached that step and not the next one. The outbox's unique (invoice, step)
-makes a step impossible to queue twice, however often the sweep runs. Quiet hours and
-the weekly cap are applied at delivery (``collection.delivery``), which defers a
-message, never drops it.
+Set-based: on PostgreSQL one ``INSERT ... SELECT`` for every merchant and step at once (the
+steps' windows travel as arrays and are joined to the open installments); on SQLite one per
+merchant and step. An installment is queued for the step it has reached and not the next.
+The outbox's unique (invoice, step) makes a step impossible to queue twice, however often
+the sweep runs. Quiet hours and the weekly cap are applied at delivery
+(``collection.delivery``), which defers a message, never drops it.
 
 Reaching a step: the step D+n of an installment due on local day D is due at ``send_at``
 (local) on day D+n (``quiet_hours.ruler_step_time``). An installment is queued for the
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, literal, select
+from sqlalchemy import exists, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,10 +146,68 @@ async def ruler_settings(
     return {mid: (ruler_policy(stored), tz) for mid, tz, stored in rows}
 
 
+# One row of ``w`` per (merchant, step): its window of due dates. Windows of one merchant
+# never overlap (step_windows), so an installment matches at most one offset. A step already
+# queued is left to ON CONFLICT (one unique-index probe): an anti-join against the outbox
+# planned from a young table's statistics rescans the rows this very statement inserts.
+_PG_QUEUE = text(
+    """
+    INSERT INTO collection_messages (id, merchant_id, customer_id, invoice_id, step_key,
+        offset_days, channel, template, tone, status, scheduled_at, deliver_at, attempts,
+        created_at)
+    SELECT 'msg_' || substr(i.id, 5) || '_' || w.slug, i.merchant_id, i.customer_id, i.id,
+        w.step_key, w.offset_days, w.channel, w.template, w.tone, 'pending', :now, :now, 0,
+        :now
+    FROM unnest(CAST(:merchant_id AS text[]), CAST(:step_key AS text[]),
+            CAST(:slug AS text[]), CAST(:offset_days AS int[]), CAST(:channel AS text[]),
+            CAST(:template AS text[]), CAST(:tone AS text[]),
+            CAST(:lower AS timestamptz[]), CAST(:upper AS timestamptz[]))
+        AS w(merchant_id, step_key, slug, offset_days, channel, template, tone, lower, upper)
+    JOIN invoices AS i ON i.merchant_id = w.merchant_id
+        AND i.due_at >= w.lower AND i.due_at < w.upper
+    WHERE i.status = 'open' AND i.total > i.amount_paid
+        -- a reminder is about a date still ahead; past it, the D+ steps speak
+        AND (w.offset_days >= 0 OR i.due_at > :now)
+        AND NOT EXISTS (SELECT 1 FROM payment_promises AS p
+                        WHERE p.merchant_id = i.merchant_id AND p.customer_id = i.customer_id
+                          AND p.status = 'pending')
+    ON CONFLICT DO NOTHING
+    """
+)
+_PG_MERCHANTS_PER_STATEMENT = 500  # bounds the arrays when there are many merchants
+
+
+async def _queue_all_pg(
+    session: AsyncSession, settings: dict[str, tuple[RulerPolicy, str]], now: datetime
+) -> int:
+    queued = 0
+    merchants = list(settings.items())
+    for start in range(0, len(merchants), _PG_MERCHANTS_PER_STATEMENT):
+        windows: dict[str, list[Any]] = defaultdict(list)
+        for merchant_id, (policy, tz) in merchants[start : start + _PG_MERCHANTS_PER_STATEMENT]:
+            for steps, lower, upper in step_windows(policy, tz, now):
+                for step in steps:
+                    for name, value in (
+                        ("merchant_id", merchant_id), ("step_key", step.key),
+                        ("slug", step.slug), ("offset_days", step.offset_days),
+                        ("channel", step.channel), ("template", step.template),
+                        ("tone", step.tone), ("lower", lower), ("upper", upper),
+                    ):  # fmt: skip
+                        windows[name].append(value)
+        if not windows:
+            continue
+        result = await session.execute(_PG_QUEUE, {"now": now, **windows})
+        queued += max(int(result.rowcount or 0), 0)  # type: ignore[attr-defined]
+    return queued
+
+
 async def queue_due_steps(session: AsyncSession, now: datetime) -> int:
     merchant_ids = await merchants_with_open_installments(session)
+    settings = await ruler_settings(session, merchant_ids)
+    if is_postgres(session):
+        return await _queue_all_pg(session, settings, now)
     total = 0
-    for merchant_id, (policy, tz) in (await ruler_settings(session, merchant_ids)).items():
+    for merchant_id, (policy, tz) in settings.items():
         total += await queue_steps_for_merchant(session, merchant_id, policy, tz, now)
     return total
 
