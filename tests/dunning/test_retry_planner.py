@@ -237,3 +237,36 @@ async def test_a_new_default_method_retries_every_overdue_installment_now(
     assert (await _invoice(runtime, future.invoice_id)).next_payment_attempt is None
     state = await _state(runtime, inst.invoice_id)
     assert (state.status, state.final_action_at) == ("retrying", None)
+
+
+async def test_planning_loops_share_the_sweep_and_plan_each_failure_once(
+    runtime: Runtime, merchant: MerchantAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL two loops walk the failures at once (each batch skips the other's
+    locked installments); small batches make them interleave. Every failure gets exactly
+    one dunning state and its retry; nothing is skipped or planned twice."""
+    import billing.dunning.tasks as tasks
+
+    monkeypatch.setattr(tasks, "BATCH", 4)
+    installments = []
+    async with unit_of_work(runtime.session_factory) as session:
+        for _ in range(30):
+            inst = await seed_installment(
+                session, merchant.id, due_at=FIRST_FAILURE, now=FIRST_FAILURE
+            )
+            await add_attempt(session, inst, number=1, at=FIRST_FAILURE)
+            installments.append(inst)
+    runtime.clock.set(FIRST_FAILURE + timedelta(hours=1))  # type: ignore[attr-defined]
+    result = await plan_retries(runtime.job_context)
+    assert result["planned"] == 30
+    async with runtime.session_factory() as session:
+        states = (await session.scalars(select(DunningState))).all()
+        planned = (
+            await session.scalars(
+                select(Invoice.id).where(Invoice.next_payment_attempt.is_not(None))
+            )
+        ).all()
+    assert sorted(s.invoice_id for s in states) == sorted(i.invoice_id for i in installments)
+    assert len(planned) == 30
+    # A second sweep finds nothing new.
+    assert (await plan_retries(runtime.job_context))["planned"] == 0

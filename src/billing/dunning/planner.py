@@ -350,7 +350,11 @@ _STATE_COLUMNS = (
 )  # fmt: skip
 _PG_STATES = text(
     "INSERT INTO dunning_states ({columns}) SELECT * FROM unnest({arrays})"
-    " ON CONFLICT (invoice_id) DO UPDATE SET {updates}".format(
+    " ON CONFLICT (invoice_id) DO UPDATE SET {updates}"
+    # Under READ COMMITTED a planner whose selection raced another's commit can lock an
+    # installment the other has just planned (its snapshot predates that state): the same
+    # plan again, written once.
+    " WHERE dunning_states.last_attempt_id IS DISTINCT FROM excluded.last_attempt_id".format(
         columns=", ".join(c for c, _ in _STATE_COLUMNS),
         arrays=", ".join(f"CAST(:{c} AS {t}[])" for c, t in _STATE_COLUMNS),
         updates=", ".join(f"{c} = excluded.{c}" for c, _ in _STATE_COLUMNS[1:]),
@@ -360,9 +364,10 @@ _PG_STATES = text(
 
 async def plan_failed_attempts(
     session: AsyncSession, now: datetime, *, batch: int = 1000, after: str = ""
-) -> tuple[int, str]:
+) -> tuple[int, str, int]:
     """One batch of unhandled failures with invoice ids after ``after``: plan retries,
-    record the dunning state. Returns (installments handled, last invoice id)."""
+    record the dunning state. Returns (installments selected, last invoice id, installments
+    newly planned)."""
     postgres = is_postgres(session)
     if postgres:
         # These statements are index probes costed as if they read every row; JIT
@@ -370,7 +375,7 @@ async def plan_failed_attempts(
         await session.execute(text("SET LOCAL jit = off"))
     rows = (await session.execute(unplanned_failures(batch, postgres, after))).all()
     if not rows:
-        return 0, after
+        return 0, after, 0
     policies = await merchant_policies(session, {r.merchant_id for r in rows})
     states: list[dict[str, Any]] = []
     for r in rows:
@@ -418,7 +423,10 @@ async def plan_failed_attempts(
                 "now": now,
             },
         )
-        await session.execute(_PG_STATES, {c: [s[c] for s in states] for c, _ in _STATE_COLUMNS})
+        written = await session.execute(
+            _PG_STATES, {c: [s[c] for s in states] for c, _ in _STATE_COLUMNS}
+        )
+        planned = int(written.rowcount or 0)  # type: ignore[attr-defined]
     else:
         await session.execute(
             update(_INV)
@@ -433,7 +441,8 @@ async def plan_failed_attempts(
         ids = [s["invoice_id"] for s in states]
         await session.execute(delete(_DST).where(_DST.c.invoice_id.in_(ids)))
         await session.execute(insert(_DST), states)
-    return len(rows), rows[-1].id
+        planned = len(states)
+    return len(rows), rows[-1].id, planned
 
 
 def _aware(value: datetime) -> datetime:
