@@ -2,17 +2,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing.db import Base
 from billing.models._types import UTCDateTime
+
+ATTACHED = "detached_at IS NULL"
 
 
 class PaymentMethod(Base):
     """A gateway token and its display details; never a card number (invariant 7)."""
 
     __tablename__ = "payment_methods"
+    __table_args__ = (
+        # One saved row per gateway method and customer, so two completions of one card
+        # setup racing each other cannot both save it (migration 0015). Removal keeps the
+        # row (``detached_at``), so only methods still attached count.
+        Index(
+            "uq_payment_methods_customer_id_gateway_ref",
+            "customer_id",
+            "gateway_ref",
+            unique=True,
+            postgresql_where=text(ATTACHED),
+            sqlite_where=text(ATTACHED),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.gateways import InvalidRequest, InvalidToken, PaymentMethodDeclined
+from billing.gateways import (
+    Gateway,
+    InvalidRequest,
+    InvalidToken,
+    PaymentMethodDeclined,
+    PaymentMethodInfo,
+)
 from billing.jobs import JobContext
 from billing.kit.errors import NotFound, ValidationFailed
 from billing.kit.ids import new_id
@@ -88,7 +96,27 @@ async def attach_method(
             email=customer.email,
             name=customer.name,
         )
-        info = await gateway.attach_payment_method(gateway_customer=gateway_customer, token=token)
+    except InvalidRequest as exc:
+        raise ValidationFailed("token", str(exc)) from exc
+    info = await attach_at_gateway(gateway, gateway_customer=gateway_customer, token=token)
+    saved = await save_method(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer.id,
+        gateway_customer=gateway_customer,
+        info=info,
+        set_default=set_default,
+        now=now,
+    )
+    return saved.method
+
+
+async def attach_at_gateway(
+    gateway: Gateway, *, gateway_customer: str, token: str
+) -> PaymentMethodInfo:
+    """The gateway's attach, its refusals as the problems a payer or merchant can act on."""
+    try:
+        return await gateway.attach_payment_method(gateway_customer=gateway_customer, token=token)
     except PaymentMethodDeclined as exc:
         raise CardDeclined(
             exc.message or "The card was declined.",
@@ -101,12 +129,84 @@ async def attach_method(
     except InvalidRequest as exc:
         raise ValidationFailed("token", str(exc)) from exc
 
+
+@dataclass(frozen=True)
+class Saved:
+    method: PaymentMethod
+    created: bool  # False: the row was there already (a replay, or a racer saved it first)
+
+
+async def attached_method(
+    session: AsyncSession, merchant_id: str, customer_id: str, gateway_ref: str
+) -> PaymentMethod | None:
+    found: PaymentMethod | None = await session.scalar(
+        select(PaymentMethod).where(
+            PaymentMethod.merchant_id == merchant_id,
+            PaymentMethod.customer_id == customer_id,
+            PaymentMethod.gateway_ref == gateway_ref,
+            PaymentMethod.detached_at.is_(None),
+        )
+    )
+    return found
+
+
+async def save_method(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    gateway_customer: str,
+    info: PaymentMethodInfo,
+    set_default: bool,
+    now: datetime,
+) -> Saved:
+    """Our row for a method the gateway has attached: inserted once, whoever asks first.
+
+    A second save of the same gateway method (a replay, a retried merchant request, the
+    portal's POST beside the setup webhook) returns the row already there, unchanged. Two
+    saves at once both miss it; the unique index lets one insert, and the other's writes
+    are rolled back to the savepoint and it returns the winner's row, as a replay would.
+    """
+    known = await attached_method(session, merchant_id, customer_id, info.gateway_ref)
+    if known is not None:
+        return Saved(known, created=False)
+    try:
+        async with session.begin_nested():
+            method = await _insert_method(
+                session,
+                merchant_id=merchant_id,
+                customer_id=customer_id,
+                gateway_customer=gateway_customer,
+                info=info,
+                set_default=set_default,
+                now=now,
+            )
+    except IntegrityError:
+        # Only our unique index can fail here: the racer's row is committed by now (on
+        # PostgreSQL the insert waited for it; on SQLite this transaction began after it).
+        winner = await attached_method(session, merchant_id, customer_id, info.gateway_ref)
+        if winner is None:
+            raise
+        return Saved(winner, created=False)
+    return Saved(method, created=True)
+
+
+async def _insert_method(
+    session: AsyncSession,
+    *,
+    merchant_id: str,
+    customer_id: str,
+    gateway_customer: str,
+    info: PaymentMethodInfo,
+    set_default: bool,
+    now: datetime,
+) -> PaymentMethod:
     customer = await get_customer(session, merchant_id, customer_id)
     if customer.gateway_customer_ref is None:
         customer.gateway_customer_ref = gateway_customer
     has_default = await session.scalar(
         select(PaymentMethod.id).where(
-            PaymentMethod.customer_id == customer.id,
+            PaymentMethod.customer_id == customer_id,
             PaymentMethod.detached_at.is_(None),
             PaymentMethod.is_default.is_(True),
         )
@@ -115,13 +215,13 @@ async def attach_method(
     if make_default:
         await session.execute(
             update(PaymentMethod)
-            .where(PaymentMethod.customer_id == customer.id)
+            .where(PaymentMethod.customer_id == customer_id)
             .values(is_default=False)
         )
     method = PaymentMethod(
         id=new_id("pm"),
         merchant_id=merchant_id,
-        customer_id=customer.id,
+        customer_id=customer_id,
         gateway_ref=info.gateway_ref,
         type=info.type,
         brand=info.brand,
