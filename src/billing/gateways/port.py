@@ -166,8 +166,16 @@ class Gateway(Protocol):
     async def detach_payment_method(self, gateway_ref: str) -> None: ...
 
     async def start_method_change(
-        self, *, gateway_customer: str, return_url: str
-    ) -> MethodChangeFlow: ...
+        self,
+        *,
+        gateway_customer: str,
+        return_url: str,
+        merchant_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> MethodChangeFlow:
+        """``merchant_id`` and ``customer_id`` are ours, kept with the setup so a later
+        report of it (Stripe's setup_intent.succeeded) can be traced to our payer."""
+        ...
 
     async def retrieve_method_change(self, setup_ref: str) -> MethodChangeState:
         """Raises ``InvalidRequest`` for a setup the gateway does not know."""

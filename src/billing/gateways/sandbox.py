@@ -136,13 +136,24 @@ class SandboxGateway:
         await self.ledger.put(f"method:{gateway_ref}", record)
 
     async def start_method_change(
-        self, *, gateway_customer: str, return_url: str
+        self,
+        *,
+        gateway_customer: str,
+        return_url: str,
+        merchant_id: str | None = None,
+        customer_id: str | None = None,
     ) -> MethodChangeFlow:
         await self._pause()
         await self._require_customer(gateway_customer)
         setup_ref = _new_ref("seti")
         await self.ledger.put(
-            f"setup:{setup_ref}", {"customer": gateway_customer, "return_url": return_url}
+            f"setup:{setup_ref}",
+            {
+                "customer": gateway_customer,
+                "return_url": return_url,
+                "merchant_id": merchant_id,
+                "customer_id": customer_id,
+            },
         )
         url = self._method_change_url.format(setup_ref=setup_ref)
         url += ("&" if "?" in url else "?") + "return_url=" + quote(return_url, safe="")

@@ -34,6 +34,8 @@ from billing.gateways.port import (
 from billing.gateways.ratelimit import TokenBucket, bucket_for_account
 from billing.gateways.stripe_mapping import (
     ATTEMPT_KEY,
+    CUSTOMER_KEY,
+    MERCHANT_KEY,
     best_intent,
     charge_result,
     decline_result,
@@ -144,19 +146,14 @@ class StripeGateway:
         )
         for cus in found.data:
             meta = cus.to_dict().get("metadata") or {}
-            if meta.get("billing_customer_id") == customer_id and (
-                meta.get("billing_merchant_id") == merchant_id
-            ):
+            if meta.get(CUSTOMER_KEY) == customer_id and meta.get(MERCHANT_KEY) == merchant_id:
                 return str(cus.id)
         created = await self._call(
             lambda: self._client.v1.customers.create_async(
                 params={
                     "email": email,
                     "name": name,
-                    "metadata": {
-                        "billing_merchant_id": merchant_id,
-                        "billing_customer_id": customer_id,
-                    },
+                    "metadata": {MERCHANT_KEY: merchant_id, CUSTOMER_KEY: customer_id},
                 },
                 options={"idempotency_key": f"billing-customer-{merchant_id}-{customer_id}"},
             )
@@ -200,14 +197,24 @@ class StripeGateway:
             raise InvalidRequest(str(exc)) from exc
 
     async def start_method_change(
-        self, *, gateway_customer: str, return_url: str
+        self,
+        *,
+        gateway_customer: str,
+        return_url: str,
+        merchant_id: str | None = None,
+        customer_id: str | None = None,
     ) -> MethodChangeFlow:
         # The return URL is used by Stripe.js on confirmSetup; kept in metadata for audit.
+        metadata = {"billing_return_url": return_url}
+        if merchant_id and customer_id:
+            # setup_intent.succeeded saves the card from these when the payer's browser
+            # never came back to post the completion.
+            metadata |= {MERCHANT_KEY: merchant_id, CUSTOMER_KEY: customer_id}
         params: dict[str, Any] = {
             "customer": gateway_customer,
             "usage": "off_session",
             "allowed_payment_method_types": ["card"],
-            "metadata": {"billing_return_url": return_url},
+            "metadata": metadata,
         }
         while True:
             adapted = self._adapt(params)

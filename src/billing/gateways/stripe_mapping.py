@@ -18,6 +18,9 @@ from billing.gateways.port import (
 )
 
 ATTEMPT_KEY = "billing_attempt_key"  # our idempotency key, in PaymentIntent metadata
+# Our ids, in the metadata of the Customers and SetupIntents we create.
+MERCHANT_KEY = "billing_merchant_id"
+CUSTOMER_KEY = "billing_customer_id"
 
 
 def payment_method_info(pm: dict[str, Any]) -> PaymentMethodInfo:
