@@ -5,19 +5,22 @@ real page in Chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
 import pytest
+import stripe
 from sqlalchemy import select
 
 from billing.config import Settings
 from billing.kit.clock import FixedClock
-from billing.models import GatewayEvent, PaymentMethod, Subscription
+from billing.models import Customer, GatewayEvent, PaymentMethod, Subscription
 from billing.payments.gateway_registry import close_gateways
 from billing.portal.web import card_page_csp
 from billing.queue import InlineDispatcher
@@ -284,3 +287,224 @@ def test_card_page_policy_allows_only_the_configured_stripe_js_and_api() -> None
     assert "connect-src 'self' https://api.stripe.com;" in real
     frames = "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com"
     assert frames in real
+
+
+# -- one card, however many reports of one confirmation, in any order or at once ------------
+
+
+def _sdk(localstripe: str) -> stripe.StripeClient:
+    """The official SDK on localstripe, as the merchant's own integration would hold it."""
+    return stripe.StripeClient(
+        f"sk_test_{uuid.uuid4().hex}",
+        base_addresses={"api": localstripe},
+        http_client=stripe.HTTPXClient(),
+    )
+
+
+async def _store_setup_event(
+    runtime: Runtime, client: httpx.AsyncClient, merchant: MerchantAccount, setup: dict[str, Any]
+) -> str:
+    """Stripe's signed setup_intent.succeeded for ``setup``, stored by our endpoint; its id."""
+    event = {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": "setup_intent.succeeded",
+        "created": int(runtime.clock.now().timestamp()),
+        "data": {"object": setup},
+    }
+    body, headers = signed(event, timestamp=int(runtime.clock.now().timestamp()))
+    hook = await client.post(f"/webhooks/stripe/{merchant.id}", content=body, headers=headers)
+    assert hook.status_code == 200, hook.text
+    return str(event["id"])
+
+
+async def _processed(runtime: Runtime, event_id: str) -> GatewayEvent:
+    assert isinstance(runtime.dispatcher, InlineDispatcher)
+    await runtime.dispatcher.drain()
+    async with runtime.session_factory() as session:
+        row = await session.scalar(select(GatewayEvent).where(GatewayEvent.event_id == event_id))
+    assert row is not None and row.status == "processed", row and row.last_error
+    return row
+
+
+async def _deliver_setup(
+    runtime: Runtime, client: httpx.AsyncClient, merchant: MerchantAccount, setup: dict[str, Any]
+) -> GatewayEvent:
+    return await _processed(runtime, await _store_setup_event(runtime, client, merchant, setup))
+
+
+async def _subscription_method(runtime: Runtime, payer: Payer) -> str | None:
+    async with runtime.session_factory() as session:
+        sub = await session.get(Subscription, payer.subscription_id)
+    assert sub is not None
+    return sub.payment_method_id
+
+
+async def _only_default_card(runtime: Runtime, payer: Payer, gateway_ref: str) -> PaymentMethod:
+    """Exactly one row for the card, attached, the default, and the subscription's method."""
+    async with runtime.session_factory() as session:
+        rows = list(
+            await session.scalars(
+                select(PaymentMethod).where(PaymentMethod.customer_id == payer.customer_id)
+            )
+        )
+    [method] = rows
+    assert (method.gateway_ref, method.detached_at, method.is_default) == (gateway_ref, None, True)
+    assert (method.brand, method.last4) == ("visa", "4242")
+    assert await _subscription_method(runtime, payer) == method.id
+    return method
+
+
+async def test_two_completions_at_once_save_the_card_once(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    """A double submit: both POSTs run side by side, each in its own request and session."""
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    payer = await _payer(stripe_runtime, merchant)
+    seti, page = await _open_card_form(payer)
+    confirmed = await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    assert confirmed.json()["status"] == "succeeded"
+    csrf = await _csrf(payer)
+    first, second = await asyncio.gather(_complete(payer, seti, csrf), _complete(payer, seti, csrf))
+    assert (first.status_code, second.status_code) == (303, 303), (first.text, second.text)
+    assert first.headers["location"] == second.headers["location"]
+    await _only_default_card(stripe_runtime, payer, confirmed.json()["payment_method"])
+    await payer.client.aclose()
+
+
+async def test_webhook_and_completion_at_once_save_the_card_once(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    payer = await _payer(stripe_runtime, merchant)
+    seti, page = await _open_card_form(payer)
+    await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    sdk = _sdk(localstripe_url)
+    setup = (await sdk.v1.setup_intents.retrieve_async(seti)).to_dict()
+    event_id = await _store_setup_event(stripe_runtime, stripe_client, merchant, setup)
+    csrf = await _csrf(payer)
+    posted, row = await asyncio.gather(
+        _complete(payer, seti, csrf), _processed(stripe_runtime, event_id)
+    )
+    assert posted.status_code == 303, posted.text
+    method = await _only_default_card(stripe_runtime, payer, str(setup["payment_method"]))
+    # Whichever ran first saved it; the other found it saved.
+    assert row.outcome in (
+        "payment method already known",
+        f"card {method.id} saved for {payer.customer_id}",
+    )
+    await payer.client.aclose()
+
+
+async def test_browser_closed_after_confirming_webhook_saves_the_card_then_post_is_a_replay(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    payer = await _payer(stripe_runtime, merchant)
+    seti, page = await _open_card_form(payer)
+    await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    # The payer's browser closes here: only Stripe's webhook tells us.
+    sdk = _sdk(localstripe_url)
+    setup = (await sdk.v1.setup_intents.retrieve_async(seti)).to_dict()
+    assert setup["metadata"]["billing_merchant_id"] == merchant.id  # ours, and whose
+    assert setup["metadata"]["billing_customer_id"] == payer.customer_id
+    row = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
+    method = await _only_default_card(stripe_runtime, payer, str(setup["payment_method"]))
+    assert row.outcome == f"card {method.id} saved for {payer.customer_id}"
+    assert "Visa final 4242" in (await payer.client.get("/portal/methods")).text
+
+    # The browser came back after all (or the payer reloaded): the same card, nothing new.
+    late = await _complete(payer, seti)
+    assert late.status_code == 303, late.text
+    assert (await _only_default_card(stripe_runtime, payer, method.gateway_ref)).id == method.id
+    # And Stripe redelivering the event (a new delivery id) changes nothing either.
+    again = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
+    assert again.outcome == "payment method already known"
+    assert (await _only_default_card(stripe_runtime, payer, method.gateway_ref)).id == method.id
+    await payer.client.aclose()
+
+
+async def test_completion_first_then_webhook_keeps_the_one_card(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    payer = await _payer(stripe_runtime, merchant)
+    seti, page = await _open_card_form(payer)
+    await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    assert (await _complete(payer, seti)).status_code == 303
+    sdk = _sdk(localstripe_url)
+    setup = (await sdk.v1.setup_intents.retrieve_async(seti)).to_dict()
+    method = await _only_default_card(stripe_runtime, payer, str(setup["payment_method"]))
+    row = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
+    assert row.outcome == "payment method already known"
+    assert (await _only_default_card(stripe_runtime, payer, method.gateway_ref)).id == method.id
+
+    # Removed by the payer, then a late redelivery: the removal stands.
+    csrf = await _csrf(payer)
+    removed = await payer.client.post(
+        f"/portal/methods/{method.id}/remove", data={"csrf_token": csrf}
+    )
+    assert removed.status_code == 303, removed.text
+    late = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
+    assert late.outcome == "payment method removed since: not saved again"
+    assert await _methods(stripe_runtime, payer) == []
+    await payer.client.aclose()
+
+
+async def test_setup_intent_not_made_by_us_for_that_payer_saves_nothing(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+) -> None:
+    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    other = await _stripe_merchant(stripe_runtime, stripe_client)
+    maria, mallory = await _payer(stripe_runtime, merchant), await _payer(stripe_runtime, merchant)
+    for payer in (maria, mallory):
+        await _open_card_form(payer)  # each now has a Stripe customer
+    async with stripe_runtime.session_factory() as session:
+        customer = await session.get(Customer, maria.customer_id)
+    assert customer is not None and customer.gateway_customer_ref
+    maria_ref = customer.gateway_customer_ref
+    sdk = _sdk(localstripe_url)
+    foreign = {
+        "another merchant's": {
+            "billing_merchant_id": other.id,
+            "billing_customer_id": maria.customer_id,
+        },
+        "another payer's": {
+            "billing_merchant_id": merchant.id,
+            "billing_customer_id": mallory.customer_id,
+        },
+        "no customer": {"billing_merchant_id": merchant.id},
+        "none": {},
+    }
+    for name, metadata in foreign.items():
+        # A SetupIntent the merchant's own integration made on Maria's Stripe customer.
+        si = await sdk.v1.setup_intents.create_async(
+            params={"customer": maria_ref, "usage": "off_session", "metadata": metadata}
+        )
+        pm = await sdk.v1.payment_methods.create_async(
+            params={
+                "type": "card",
+                "card": {
+                    "number": "4242424242424242",
+                    "exp_month": 12,
+                    "exp_year": 2034,
+                    "cvc": "123",
+                },
+            }
+        )
+        done = await sdk.v1.setup_intents.confirm_async(si.id, params={"payment_method": pm.id})
+        assert done.status == "succeeded"
+        row = await _deliver_setup(stripe_runtime, stripe_client, merchant, done.to_dict())
+        # The merchant still hears of it, as before; our side saves nothing.
+        assert row.outcome == f"payment method {pm.id} reported for {maria.customer_id}", name
+    # Delivered to the other merchant's endpoint, Maria's Stripe customer is no one there.
+    claimed = dict(
+        done.to_dict(),
+        metadata={"billing_merchant_id": other.id, "billing_customer_id": maria.customer_id},
+    )
+    row = await _deliver_setup(stripe_runtime, stripe_client, other, claimed)
+    assert row.outcome == "no customer of ours"
+    for payer in (maria, mallory):
+        assert await _methods(stripe_runtime, payer) == []
+        assert await _subscription_method(stripe_runtime, payer) is None
+        await payer.client.aclose()

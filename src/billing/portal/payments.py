@@ -17,18 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing.gateways import InvalidRequest, MethodChangeState
 from billing.jobs import JobContext
 from billing.kit.errors import NotFound, ValidationFailed
-from billing.models import Customer, PaymentMethod, Subscription
+from billing.models import Customer, PaymentMethod
 from billing.payments.attempts import SkipReason
 from billing.payments.gateway_registry import (
     GatewayNotConfigured,
     load_publishable_key,
     merchant_gateway,
 )
-from billing.payments.methods import attach_method, detach_method
+from billing.payments.methods import (
+    attach_at_gateway,
+    attach_method,
+    attached_method,
+    detach_method,
+)
 from billing.payments.service import attempt_charge, record_result
 from billing.portal.sessions import Payer
+from billing.portal.setups import save_confirmed_card, use_for_subscriptions
 from billing.portal.views import attempt_by_gateway_ref, get_invoice, get_method
-from billing.subscriptions.state import RENEWING
 
 CHOICES = frozenset({"saved", "pix", "boleto"})
 # In the sandbox, "pix" and "boleto" are tokens like a card's; other gateways would need
@@ -175,7 +180,10 @@ async def start_add_card(
             .values(gateway_customer_ref=gateway_customer)
         )
     flow = await gateway.start_method_change(
-        gateway_customer=gateway_customer, return_url=return_url
+        gateway_customer=gateway_customer,
+        return_url=return_url,
+        merchant_id=payer.merchant_id,
+        customer_id=customer.id,
     )
     if flow.url is not None:
         return flow.url
@@ -228,30 +236,31 @@ async def complete_card(
     """Stripe.js says the card was saved: ask the gateway, then save it as the default.
 
     Safe to repeat (a reload, a second tab, the setup_intent.succeeded webhook before or
-    after): a method already saved from this setup is returned as it is."""
+    after, or any of them at the same moment): a method already saved from this setup is
+    returned as it is (see ``portal/setups.py``)."""
     setup = await _payers_setup(session, ctx, payer, setup_ref)
-    if setup.status != "succeeded" or not setup.payment_method:
+    if setup.status != "succeeded" or not setup.payment_method or not setup.gateway_customer:
         raise ValidationFailed("setup_intent", "the card has not been confirmed")
-    known = await session.scalar(
-        select(PaymentMethod).where(
-            PaymentMethod.merchant_id == payer.merchant_id,
-            PaymentMethod.customer_id == payer.customer_id,
-            PaymentMethod.gateway_ref == setup.payment_method,
-            PaymentMethod.detached_at.is_(None),
-        )
+    known = await attached_method(
+        session, payer.merchant_id, payer.customer_id, setup.payment_method
     )
     if known is not None:
         return known
-    method = await attach_method(
+    gateway, _ = await merchant_gateway(session, ctx, payer.merchant_id)
+    await session.commit()  # no transaction across the gateway call
+    # Stripe.js attached it already; the adapter takes that as success and gives us the
+    # card's details (and checks it is this payer's customer's).
+    info = await attach_at_gateway(
+        gateway, gateway_customer=setup.gateway_customer, token=setup.payment_method
+    )
+    method, _ = await save_confirmed_card(
         session,
-        ctx,
         merchant_id=payer.merchant_id,
         customer_id=payer.customer_id,
-        token=setup.payment_method,
-        set_default=True,
+        gateway_customer=setup.gateway_customer,
+        info=info,
         now=now,
     )
-    await _use_for_subscriptions(session, payer, method.id)
     return method
 
 
@@ -276,16 +285,7 @@ async def complete_sandbox_card(
 
 
 async def _use_for_subscriptions(session: AsyncSession, payer: Payer, method_id: str) -> None:
-    # Charges prefer the subscription's own method; the payer's new default must win.
-    await session.execute(
-        update(Subscription)
-        .where(
-            Subscription.merchant_id == payer.merchant_id,
-            Subscription.customer_id == payer.customer_id,
-            Subscription.status.in_(RENEWING),
-        )
-        .values(payment_method_id=method_id)
-    )
+    await use_for_subscriptions(session, payer.merchant_id, payer.customer_id, method_id)
 
 
 async def set_default(session: AsyncSession, payer: Payer, method_id: str) -> PaymentMethod:

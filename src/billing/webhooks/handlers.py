@@ -17,8 +17,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.events.service import record_event
-from billing.gateways import ChargeResult, Gateway
-from billing.gateways.stripe_mapping import ATTEMPT_KEY, charge_result
+from billing.gateways import (
+    ChargeResult,
+    Gateway,
+    GatewayError,
+    InvalidRequest,
+    InvalidToken,
+    PaymentMethodDeclined,
+)
+from billing.gateways.stripe_mapping import ATTEMPT_KEY, CUSTOMER_KEY, MERCHANT_KEY, charge_result
 from billing.models import Customer, PaymentAttempt, PaymentMethod
 
 GatewayGetter = Callable[[], Awaitable[Gateway | None]]
@@ -200,21 +207,20 @@ async def _method_by_ref(ctx: HandlerContext, ref: Any) -> PaymentMethod | None:
     return found
 
 
-@handles("setup_intent.succeeded", "payment_method.attached")
-async def method_saved(ctx: HandlerContext) -> str | None:
+@handles("payment_method.attached")
+async def method_attached(ctx: HandlerContext) -> str | None:
     obj = ctx.object
-    pm_ref = (
-        obj.get("payment_method")
-        if ctx.event.get("type", "").startswith("setup")
-        else obj.get("id")
-    )
-    customer = await _customer_by_ref(ctx, obj.get("customer"))
+    return await _report_method(ctx, obj.get("customer"), obj.get("id"))
+
+
+async def _report_method(ctx: HandlerContext, customer_ref: Any, pm_ref: Any) -> str | None:
+    customer = await _customer_by_ref(ctx, customer_ref)
     if customer is None:
         return "no customer of ours"
     if await _method_by_ref(ctx, pm_ref) is not None:
         return "payment method already known"
-    # Saving the method (and retrying what is overdue) is the customer's own API call or the
-    # portal's; here the merchant learns a method was added at the gateway.
+    # Saving a method someone else set up (the merchant's own integration, the Dashboard) is
+    # the customer's own API call; here the merchant learns it was added at the gateway.
     await record_event(
         ctx.session,
         ctx.merchant_id,
@@ -223,6 +229,82 @@ async def method_saved(ctx: HandlerContext) -> str | None:
         now=ctx.now,
     )
     return f"payment method {pm_ref} reported for {customer.id}"
+
+
+def _ref(value: Any) -> str | None:
+    # Stripe sends ids, or objects when a request expanded them.
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+async def _portal_payer(ctx: HandlerContext, setup: dict[str, Any]) -> Customer | None:
+    """The payer a SetupIntent of ours was made for: our merchant and customer ids in its
+    metadata (``StripeGateway.start_method_change``), this endpoint's merchant, and the
+    SetupIntent's own Stripe customer being that payer's. Anything else is not ours."""
+    meta = setup.get("metadata") or {}
+    customer_id = meta.get(CUSTOMER_KEY) if isinstance(meta, dict) else None
+    if not isinstance(meta, dict) or meta.get(MERCHANT_KEY) != ctx.merchant_id:
+        return None
+    if not isinstance(customer_id, str) or not customer_id:
+        return None
+    customer: Customer | None = await ctx.session.scalar(
+        select(Customer).where(Customer.id == customer_id, Customer.merchant_id == ctx.merchant_id)
+    )
+    ref = _ref(setup.get("customer"))
+    if customer is None or ref is None or customer.gateway_customer_ref != ref:
+        return None
+    return customer
+
+
+@handles("setup_intent.succeeded")
+async def setup_succeeded(ctx: HandlerContext) -> str | None:
+    """A card a portal payer confirmed: saved here too, for when the browser closed before
+    posting the completion; the portal's POST and this meet in ``save_confirmed_card``."""
+    from billing.portal.setups import save_confirmed_card
+
+    setup = ctx.object
+    pm_ref = _ref(setup.get("payment_method"))
+    payer = await _portal_payer(ctx, setup)
+    if payer is None or pm_ref is None or setup.get("status", "succeeded") != "succeeded":
+        return await _report_method(ctx, _ref(setup.get("customer")), pm_ref)
+    assert payer.gateway_customer_ref is not None  # matched against the SetupIntent's
+    rows = (
+        await ctx.session.scalars(
+            select(PaymentMethod).where(
+                PaymentMethod.merchant_id == ctx.merchant_id,
+                PaymentMethod.customer_id == payer.id,
+                PaymentMethod.gateway_ref == pm_ref,
+            )
+        )
+    ).all()
+    if any(row.detached_at is None for row in rows):
+        return "payment method already known"
+    if rows:
+        return "payment method removed since: not saved again"
+    gateway = await ctx.gateway()
+    if gateway is None:
+        # Retried (and visible as failed) until the merchant's gateway is configured again.
+        raise GatewayError("the merchant has no gateway configured to read the card from")
+    try:
+        # Stripe attached it at confirmation; this reads the card's details (and checks the
+        # method is that customer's), like the portal's completion does.
+        info = await gateway.attach_payment_method(
+            gateway_customer=payer.gateway_customer_ref, token=pm_ref
+        )
+    except (InvalidRequest, InvalidToken, PaymentMethodDeclined) as exc:
+        return f"payment method {pm_ref} not saved: {exc}"[:300]
+    method, created = await save_confirmed_card(
+        ctx.session,
+        merchant_id=ctx.merchant_id,
+        customer_id=payer.id,
+        gateway_customer=payer.gateway_customer_ref,
+        info=info,
+        now=ctx.now,
+    )
+    if not created:
+        return "payment method already known"
+    return f"card {method.id} saved for {payer.id}"
 
 
 @handles("payment_method.detached")
