@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.kit.ids import new_id
@@ -21,6 +21,7 @@ from billing.models import (
 )
 
 _numbers = itertools.count(1)
+CARD_REF = "pm_card_chargeDeclined"  # a sandbox test token, accepted as a method ref
 
 
 @dataclass
@@ -73,9 +74,16 @@ async def seed_installment(
         currency="BRL", interval="month", interval_count=1, trial_days=0, active=True,
         metadata_={}, created_at=now,
     )  # fmt: skip
-    method = PaymentMethod(
+    # A customer's card is one row, however many subscriptions it pays (migration 0015).
+    method = await session.scalar(
+        select(PaymentMethod).where(
+            PaymentMethod.customer_id == customer_id,
+            PaymentMethod.gateway_ref == CARD_REF,
+            PaymentMethod.detached_at.is_(None),
+        )
+    ) or PaymentMethod(
         id=new_id("pm"), merchant_id=merchant_id, customer_id=customer_id,
-        gateway_ref="pm_card_chargeDeclined", type="card", brand="visa", last4="0002",
+        gateway_ref=CARD_REF, type="card", brand="visa", last4="0002",
         is_default=True, created_at=now,
     )  # fmt: skip
     session.add_all([plan, method])
