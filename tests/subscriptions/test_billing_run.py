@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from tests.conftest import Database, make_runtime, new_merchant
+from tests.conftest import BACKENDS, Database, make_database, make_runtime, new_merchant
 from tests.subscriptions.helpers import bill, seed_due_subscriptions
 
+from billing.db import unit_of_work
 from billing.kit.clock import FixedClock
 from billing.models import Invoice, Subscription
 from billing.runtime import Runtime
-from billing.subscriptions.renewal import run_billing
+from billing.subscriptions.renewal import renew_batch, run_billing
 
 DUE = datetime(2026, 2, 1, 12, 0, tzinfo=UTC)
 AFTER = datetime(2026, 2, 1, 13, 0, tzinfo=UTC)
@@ -97,3 +99,38 @@ async def test_concurrent_workers_bill_each_period_exactly_once(
     finally:
         for w in workers:
             await w.close()
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgres"])
+async def test_a_second_worker_renews_another_merchant_instead_of_waiting(
+    backend: str, tmp_path: Path
+) -> None:
+    """Invoice numbers are taken under the merchant's lock until commit (no gaps). While
+    one worker's batch of merchant A is still open, another worker claims merchant B and
+    renews it at once, instead of queueing behind A's numbers. (SQLite has one writer:
+    its batches take turns by design.)"""
+    database, cleanup = await asyncio.to_thread(make_database, backend, tmp_path)
+    clock = FixedClock(DUE)
+    first = await make_runtime(database, clock)
+    second = await make_runtime(database, clock)
+    try:
+        a, b = await new_merchant(first, "Loja A"), await new_merchant(first, "Loja B")
+        for _ in range(2):  # interleaved, so that the earliest 20 due rows mix both
+            await seed_due_subscriptions(first, a.id, 10, period_end=DUE)
+            await seed_due_subscriptions(first, b.id, 10, period_end=DUE)
+        clock.set(AFTER)
+        async with unit_of_work(first.session_factory) as held:
+            one, _ = await renew_batch(held, AFTER, limit=20)
+            async with unit_of_work(second.session_factory) as session:
+                # Before merchants were claimed this waited for the first batch's commit.
+                two, _ = await asyncio.wait_for(renew_batch(session, AFTER, limit=20), 10)
+        assert one.invoices_created == two.invoices_created == 20
+        # Each batch was one merchant's whole set, numbered from 1 without gaps.
+        for merchant in (a, b):
+            invoices = await _invoices(first, merchant.id)
+            assert [n for _, n in invoices] == list(range(1, 21))
+            assert len({s for s, _ in invoices}) == 20
+    finally:
+        await first.close()
+        await second.close()
+        await asyncio.to_thread(cleanup)

@@ -152,7 +152,15 @@ def _period_start_fast(
 async def _renew_batch_pg(
     session: AsyncSession, now: datetime, limit: int, checkpoint: Checkpoint | None
 ) -> tuple[RunResult, int]:
-    rows = (await session.execute(renewal_pg.DUE_SQL, {"now": now, "limit": limit})).all()
+    rows: list[Any] = []
+    claimed = await renewal_pg.claim_merchants(session, now, limit)
+    if claimed:
+        params = {"now": now, "limit": limit, "merchant_ids": claimed}
+        rows = list((await session.execute(renewal_pg.DUE_CLAIMED_SQL, params)).all())
+    if not rows:
+        # Every due merchant is another worker's right now (or its rows are locked): take
+        # any due rows and wait for the numbers like any other invoice writer.
+        rows = list((await session.execute(renewal_pg.DUE_SQL, {"now": now, "limit": limit})).all())
     if not rows:
         return RunResult(), 0
     result = RunResult(batches=1)

@@ -83,6 +83,69 @@ DUE_SQL = text(
     """
 )
 
+# Which merchants the next batch should come from: the merchants of the earliest due rows
+# (a window a few batches wide, no locks) with how many of those rows each has.
+CANDIDATES_SQL = text(
+    f"""
+    SELECT w.merchant_id, count(*) AS due
+    FROM (SELECT s.merchant_id, s.current_period_end FROM subscriptions AS s
+          WHERE s.status IN ({_RENEWING}) AND s.current_period_end <= :now
+          ORDER BY s.current_period_end LIMIT :window) AS w
+    GROUP BY w.merchant_id
+    ORDER BY min(w.current_period_end), w.merchant_id
+    """
+)
+
+# A merchant's invoice numbers are taken under its sequence row's lock until commit (no
+# gaps), so two workers renewing one merchant at once take turns. Each batch first claims
+# merchants no other worker is renewing (an advisory lock per merchant, released at
+# commit) and renews only theirs: two workers then run side by side.
+CLAIM_SQL = text(
+    """
+    SELECT m FROM unnest(CAST(:merchant_ids AS text[])) AS m
+    WHERE pg_try_advisory_xact_lock(hashtextextended('billing-run:' || m, 0))
+    """
+)
+
+DUE_CLAIMED_SQL = text(
+    f"""
+    SELECT s.id, s.status, s.anchor_at, s.period_index, s.current_period_end,
+        s.cancel_at_period_end, s.cycles_billed, p.billing_cycles, p.interval,
+        p.interval_count, m.timezone, s.merchant_id, s.customer_id
+    FROM subscriptions AS s
+    JOIN plans AS p ON p.id = s.plan_id
+    JOIN merchants AS m ON m.id = s.merchant_id
+    WHERE s.status IN ({_RENEWING}) AND s.current_period_end <= :now
+        AND s.merchant_id = ANY(CAST(:merchant_ids AS text[]))
+    ORDER BY s.current_period_end
+    LIMIT :limit
+    FOR UPDATE OF s SKIP LOCKED
+    """
+)
+
+
+async def claim_merchants(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    """Merchants this batch renews alone, enough of them to fill about ``limit`` rows;
+    empty when every candidate is being renewed by another worker."""
+    candidates = (await session.execute(CANDIDATES_SQL, {"now": now, "window": limit * 4})).all()
+    claimed: list[str] = []
+    covered = 0
+    start = 0
+    while start < len(candidates) and covered < limit:
+        # The fewest merchants whose due rows fill the batch; those taken by others are
+        # skipped and the next ones tried.
+        end, want = start, 0
+        while end < len(candidates) and covered + want < limit:
+            want += candidates[end].due
+            end += 1
+        chunk = {c.merchant_id: c.due for c in candidates[start:end]}
+        got = (await session.scalars(CLAIM_SQL, {"merchant_ids": list(chunk)})).all()
+        claimed.extend(got)
+        covered += sum(chunk[m] for m in got)
+        start = end
+    return claimed
+
+
 # One statement per batch. Data-modifying CTEs all run to completion on one snapshot, so
 # ``src`` reads each subscription as it was before ``advanced`` moves it on.
 # - ``fresh`` leaves out periods that already have their invoice (an inconsistent past):
