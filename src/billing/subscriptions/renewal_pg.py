@@ -65,23 +65,30 @@ async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> No
 # stopping after the batch instead of sorting every due row.
 _RENEWING = ", ".join(f"'{status}'" for status in sorted(RENEWING))
 
+
 # Only what Python needs: the period arithmetic (anchor, interval, zone), the ending rules
 # (cancel_at_period_end, billing_cycles) and, for endings, the event's ids. Row locks are
 # taken on subscriptions only (plans and merchants are read, not written).
-DUE_SQL = text(
-    f"""
-    SELECT s.id, s.status, s.anchor_at, s.period_index, s.current_period_end,
-        s.cancel_at_period_end, s.cycles_billed, p.billing_cycles, p.interval,
-        p.interval_count, m.timezone, s.merchant_id, s.customer_id
-    FROM subscriptions AS s
-    JOIN plans AS p ON p.id = s.plan_id
-    JOIN merchants AS m ON m.id = s.merchant_id
-    WHERE s.status IN ({_RENEWING}) AND s.current_period_end <= :now
-    ORDER BY s.current_period_end
-    LIMIT :limit
-    FOR UPDATE OF s SKIP LOCKED
-    """
-)
+def _due_sql(also: str = "") -> Any:
+    return text(
+        f"""
+        SELECT s.id, s.status, s.anchor_at, s.period_index, s.current_period_end,
+            s.cancel_at_period_end, s.cycles_billed, p.billing_cycles, p.interval,
+            p.interval_count, m.timezone, s.merchant_id, s.customer_id
+        FROM subscriptions AS s
+        JOIN plans AS p ON p.id = s.plan_id
+        JOIN merchants AS m ON m.id = s.merchant_id
+        WHERE s.status IN ({_RENEWING}) AND s.current_period_end <= :now {also}
+        ORDER BY s.current_period_end
+        LIMIT :limit
+        FOR UPDATE OF s SKIP LOCKED
+        """
+    )
+
+
+DUE_SQL = _due_sql()
+# The same, from the merchants this batch claimed (claim_merchants).
+DUE_CLAIMED_SQL = _due_sql("AND s.merchant_id = ANY(CAST(:merchant_ids AS text[]))")
 
 # Which merchants the next batch should come from: the merchants of the earliest due rows
 # (a window a few batches wide, no locks) with how many of those rows each has.
@@ -104,22 +111,6 @@ CLAIM_SQL = text(
     """
     SELECT m FROM unnest(CAST(:merchant_ids AS text[])) AS m
     WHERE pg_try_advisory_xact_lock(hashtextextended('billing-run:' || m, 0))
-    """
-)
-
-DUE_CLAIMED_SQL = text(
-    f"""
-    SELECT s.id, s.status, s.anchor_at, s.period_index, s.current_period_end,
-        s.cancel_at_period_end, s.cycles_billed, p.billing_cycles, p.interval,
-        p.interval_count, m.timezone, s.merchant_id, s.customer_id
-    FROM subscriptions AS s
-    JOIN plans AS p ON p.id = s.plan_id
-    JOIN merchants AS m ON m.id = s.merchant_id
-    WHERE s.status IN ({_RENEWING}) AND s.current_period_end <= :now
-        AND s.merchant_id = ANY(CAST(:merchant_ids AS text[]))
-    ORDER BY s.current_period_end
-    LIMIT :limit
-    FOR UPDATE OF s SKIP LOCKED
     """
 )
 
