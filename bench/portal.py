@@ -15,8 +15,11 @@ requests ``GET /portal/``:
   arrivals (latency is measured from the scheduled start).
 
 The load generator is aiohttp (httpx's pool tops out near 250 requests/s on this machine,
-below what the server can do); it runs on the same machine and shares its CPUs. The server
-is uvicorn with uvloop and httptools, without the access log.
+below what the server can do), or with ``--generator wrk`` Debian's ``wrk`` (C, a few per
+cent of a CPU at these rates, so the server keeps more of the machine): closed loop, one
+connection per session, each request carrying one of the sessions' cookies in turn, and
+any answer but 200 counted as an error. Either runs on the same machine and shares its
+CPUs. The server is uvicorn with uvloop and httptools, without the access log.
 """
 
 from __future__ import annotations
@@ -167,6 +170,68 @@ async def load(
     return summary(latencies, errors, seconds)
 
 
+WRK_SCRIPT = """
+cookies = {%s}
+local i = 0
+bad = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", nil, {["Cookie"] = cookies[(i %% #cookies) + 1]})
+end
+response = function(status, headers, body)
+  if status ~= 200 then bad = bad + 1 end
+end
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.timeout
+  for _, t in ipairs(threads) do errors = errors + t:get("bad") end
+  io.write(string.format("RESULT %%d %%d %%d %%.3f %%.3f %%.3f %%.3f %%.3f\\n",
+    summary.requests, errors, summary.duration, latency:percentile(50) / 1000,
+    latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.max / 1000,
+    latency.mean / 1000))
+end
+"""
+
+
+async def session_cookies(base: str, links: list[str]) -> list[str]:
+    """Each payer's session cookie, got by opening the link as a browser would."""
+    cookies = []
+    for url in links:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await enter(http, base, url)
+            cookies.append("; ".join(f"{c.key}={c.value}" for c in http.cookie_jar))
+    return cookies
+
+
+def wrk_load(
+    base: str, cookies: list[str], seconds: float, warmup: float, tmp: Path
+) -> dict[str, float]:
+    script = tmp / "portal.lua"
+    script.write_text(WRK_SCRIPT % ", ".join(json.dumps(c) for c in cookies))
+    command = ["wrk", "-t2", f"-c{len(cookies)}", "-s", str(script), f"{base}/portal/"]
+    subprocess.run([*command[:-1], "-d", f"{warmup:g}s", command[-1]], check=True,
+                   capture_output=True)  # fmt: skip
+    out = subprocess.run(
+        [*command[:-1], "-d", f"{seconds:g}s", "--timeout", "30s", command[-1]],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    requests, errors, duration_us, p50, p95, p99, top, mean = line.split()[1:]
+    elapsed = int(duration_us) / 1e6
+    return {
+        "requests": int(requests) - int(errors),
+        "errors": int(errors),
+        "rps": (int(requests) - int(errors)) / elapsed,
+        "p50_ms": float(p50),
+        "p95_ms": float(p95),
+        "p99_ms": float(p99),
+        "max_ms": float(top),
+        "mean_ms": float(mean),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
@@ -177,7 +242,10 @@ def main() -> None:
     parser.add_argument(
         "--rate", type=float, default=None, help="open loop: requests started per second"
     )
+    parser.add_argument("--generator", choices=("aiohttp", "wrk"), default="aiohttp")
     args = parser.parse_args()
+    if args.generator == "wrk" and args.rate:
+        parser.error("wrk runs a closed loop; --rate needs the aiohttp generator")
 
     import tempfile
 
@@ -236,7 +304,11 @@ def main() -> None:
             time.sleep(0.1)
         headers = {"Authorization": f"Bearer {created['api_key']}"}
         links = seed(base, headers, args.sessions)
-        result = asyncio.run(load(base, links, args.seconds, args.warmup, args.rate))
+        if args.generator == "wrk":
+            cookies = asyncio.run(session_cookies(base, links))
+            result = wrk_load(base, cookies, args.seconds, args.warmup, tmp)
+        else:
+            result = asyncio.run(load(base, links, args.seconds, args.warmup, args.rate))
         print(
             json.dumps(
                 {
@@ -244,6 +316,7 @@ def main() -> None:
                     "sessions": args.sessions,
                     "workers": args.workers,
                     "mode": f"open loop, {args.rate:g}/s" if args.rate else "closed loop",
+                    "generator": args.generator,
                     **result,
                     "machine": machine(),
                 },
