@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from billing.kit.money import (
@@ -203,9 +203,12 @@ def test_allocate_examples() -> None:
     assert allocate(2, 4) == [1, 1, 0, 0]
     assert allocate(-10000, 3) == [-3334, -3333, -3333]
     assert allocate(100, [1, 1]) == [50, 50]
-    # 100 * 1/3 = 33.3 -> 33, 100 * 2/3 = 66.6 -> 66, remainder 1 to the first part
-    assert allocate(100, [1, 2]) == [34, 66]
-    assert allocate(100, [1, 0, 2]) == [34, 0, 66]
+    # 100 * 1/3 = 33.3 -> 33, 100 * 2/3 = 66.6 -> 66: the leftover unit goes to the part
+    # the floor cut most (0.6 > 0.3), so each share is its exact one rounded down or up
+    assert allocate(100, [1, 2]) == [33, 67]
+    assert allocate(100, [1, 0, 2]) == [33, 0, 67]
+    # 6 * 2/4 = 3 exactly: it stays 3; the two 1.5s share the leftover, the first first
+    assert allocate(6, [2, 1, 1]) == [3, 2, 1]
 
 
 @pytest.mark.parametrize("parts", [0, -1, [], [0, 0], [1, -1], True])
@@ -225,6 +228,8 @@ def test_allocate_equal_split(total: int, n: int) -> None:
 
 
 @given(amounts, st.lists(st.integers(0, 10**6), min_size=1, max_size=20))
+@example(total=6, weights=[2, 1, 1])  # 3, 1.5, 1.5: the exact 3 stays 3 (3, 2, 1)
+@example(total=-6, weights=[2, 1, 1])  # a refund splits the same way
 def test_allocate_weighted(total: int, weights: list[int]) -> None:
     if sum(weights) == 0:
         weights = [*weights, 1]

@@ -106,8 +106,9 @@ def allocate(total: int, parts: int | Sequence[int]) -> list[int]:
     """Split ``total`` into parts summing exactly to it.
 
     ``parts`` is either a count (equal split) or a sequence of non-negative integer
-    weights (proportional split). Leftover minor units go one each to the first
-    parts, so an installment plan of 100.00 in 3 is 33.34, 33.33, 33.33.
+    weights (proportional split). Leftover minor units go one each to the parts that
+    the rounding down cut most, the first of equals first, so an installment plan of
+    100.00 in 3 is 33.34, 33.33, 33.33.
     """
     _check_int(total, "total")
     if isinstance(parts, bool):
@@ -132,14 +133,15 @@ def allocate(total: int, parts: int | Sequence[int]) -> list[int]:
     weight_sum = sum(weights)
     shares = [magnitude * w // weight_sum for w in weights]
     remainder = magnitude - sum(shares)
-    # Integer floor division leaves remainder < len(weights); only parts with
-    # a non-zero weight receive it, so a zero weight stays zero.
-    for i, w in enumerate(weights):
-        if remainder == 0:
-            break
-        if w > 0:
-            shares[i] += 1
-            remainder -= 1
+    # Largest remainder: the leftover units (fewer than the parts) go one each to the
+    # parts whose exact share lost the most to the floor, the first of equals first. A
+    # part whose share was exact (a zero weight included) loses nothing and gets none,
+    # so every share is its exact share rounded down or up.
+    lost = sorted(
+        range(len(weights)), key=lambda i: (-(magnitude * weights[i] % weight_sum), i)
+    )
+    for i in lost[:remainder]:
+        shares[i] += 1
     return [sign * s for s in shares]
 
 
