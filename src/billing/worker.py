@@ -60,7 +60,9 @@ def build_worker_settings(settings: Settings | None = None) -> type:
     async def shutdown(ctx: dict[str, Any]) -> None:
         runtime: Runtime | None = ctx.get("runtime")
         if runtime is not None:
-            await runtime.engine.dispose()
+            # Gateway clients and their pools too, not only the database; arq closes the
+            # Redis pool it lent the dispatcher.
+            await runtime.close()
 
     from arq.worker import func
 
