@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy import select
 from tests.conftest import MerchantAccount, new_merchant
 from tests.dunning.dunning_seed import Installment, seed_installment
 
@@ -14,7 +15,7 @@ from billing.db import unit_of_work
 from billing.invoices.repository import get_invoice
 from billing.invoices.settlement import settle_invoice
 from billing.kit.clock import FixedClock
-from billing.models import Subscription
+from billing.models import Event, Subscription
 from billing.negotiation.tasks import sweep
 from billing.runtime import Runtime
 
@@ -215,6 +216,19 @@ async def test_broken_agreement_restores_debt_minus_what_was_paid(
     assert kinds == [("agreement_ended", "broken"), ("agreement", "broken")]
     ended = next(e for e in history["data"] if e["type"] == "agreement_ended")
     assert ended["restored_amount"] == 16439
+    # The agreement had made A's subscription active again; its debt is back, so is past_due.
+    async with unit_of_work(runtime.session_factory) as session:
+        sub_a = await session.get(Subscription, a.subscription_id)
+        assert sub_a is not None and sub_a.status == "past_due"
+        reasons = (
+            await session.scalars(
+                select(Event.data).where(
+                    Event.merchant_id == merchant.id, Event.type == "subscription.past_due"
+                )
+            )
+        ).all()
+    assert {"subscription_id": a.subscription_id, "invoice_id": a.invoice_id,
+            "reason": "agreement_broken"} in reasons  # fmt: skip
 
 
 async def test_paid_agreement_completes(

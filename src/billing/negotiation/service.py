@@ -49,6 +49,7 @@ from billing.negotiation.quote import (
     build_quote,
 )
 from billing.negotiation.state import AGREEMENT
+from billing.subscriptions.state import SUBSCRIPTION
 
 SWEEP_BATCH = 500
 
@@ -388,9 +389,50 @@ async def end_agreement(
     agreement.restored_amount = restored
     agreement.ended_at = now
     await session.flush()
+    reopened = [inv for _link, inv in originals if inv.status == "open"]
+    await _past_due_again(session, agreement.merchant_id, reopened, target, now=now)
     await record_event(
         session, agreement.merchant_id, f"agreement.{target}", _event_data(agreement), now=now
     )
+
+
+async def _past_due_again(
+    session: AsyncSession,
+    merchant_id: str,
+    reopened: Sequence[Invoice],
+    reason: str,
+    *,
+    now: datetime,
+) -> None:
+    """The inverse of ``_reactivate_subscriptions``: a subscription the agreement made
+    active is past due again once its restored debt is open."""
+    first: dict[str, str] = {}
+    for inv in reopened:
+        if inv.subscription_id:
+            first.setdefault(inv.subscription_id, inv.id)
+    if not first:
+        return
+    subs = await session.scalars(
+        select(Subscription).where(
+            Subscription.merchant_id == merchant_id,
+            Subscription.id.in_(list(first)),
+            Subscription.status == "active",
+        )
+    )
+    for sub in subs:
+        sub.status = SUBSCRIPTION.check(sub.status, "past_due")
+        await record_event(
+            session,
+            merchant_id,
+            "subscription.past_due",
+            {
+                "subscription_id": sub.id,
+                "invoice_id": first[sub.id],
+                "reason": f"agreement_{reason}",
+            },
+            now=now,
+            flush=False,
+        )
 
 
 async def sweep_agreements(session: AsyncSession, now: datetime) -> tuple[int, int]:
