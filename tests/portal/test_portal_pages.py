@@ -3,6 +3,9 @@ payment, methods, plan change with a preview, cancellation, help, languages."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from httpx import AsyncClient
 
 from billing.runtime import Runtime
@@ -311,3 +314,29 @@ async def _gateway_ref(runtime: Runtime, attempt_id: str) -> str:
         )
     assert ref
     return ref
+
+
+async def test_reading_pages_skip_the_transaction_on_postgresql(
+    client: AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The overview only reads: on PostgreSQL it runs without BEGIN/COMMIT (two of its six
+    round trips); SQLite's read transaction is a local deferred BEGIN and stays."""
+    from billing.portal import views
+
+    world = await build_world(client, runtime)
+    await open_portal(client, world)
+    seen: list[bool] = []
+    real = views.overview
+
+    async def watched(session: Any, payer: Any, now: Any) -> Any:
+        page = await real(session, payer, now)
+        raw = await (await session.connection()).get_raw_connection()
+        driver = raw.driver_connection
+        seen.append(driver.is_in_transaction() if hasattr(driver, "is_in_transaction") else True)
+        return page
+
+    monkeypatch.setattr(views, "overview", watched)
+    page = await client.get("/portal/")
+    assert page.status_code == 200 and "Mensal" in page.text
+    postgres = runtime.engine.dialect.name == "postgresql"
+    assert seen == [not postgres]

@@ -9,6 +9,7 @@ from litestar.datastructures import State
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing.http import AUTOCOMMIT_READS
 from billing.kit.clock import Clock
 from billing.kit.errors import NotFound
 from billing.models import Merchant
@@ -28,6 +29,8 @@ from billing.portal.web import (
     session_cookie,
     settings_of,
 )
+
+READS = {AUTOCOMMIT_READS: True}  # pages that only read (billing.http)
 
 
 class PortalPages(PortalController):
@@ -58,21 +61,21 @@ class PortalPages(PortalController):
         cookie = session_cookie(request, settings_of(state), session_raw)
         return redirect("/portal/", cookies=[cookie])
 
-    @get("/")
+    @get("/", opt=READS)
     async def overview(
         self, request: AnyRequest, payer: Payer, db_session: AsyncSession, clock: Clock
     ) -> Template:
         page = await views.overview(db_session, payer, clock.now())
         return render(request, "overview.html.jinja", payer=payer, page=page)
 
-    @get("/invoices")
+    @get("/invoices", opt=READS)
     async def invoices(
         self, request: AnyRequest, payer: Payer, db_session: AsyncSession, clock: Clock
     ) -> Template:
         rows = await views.all_invoices(db_session, payer, clock.now())
         return render(request, "invoices.html.jinja", payer=payer, rows=rows)
 
-    @get("/invoices/{invoice_id:str}")
+    @get("/invoices/{invoice_id:str}", opt=READS)
     async def invoice(
         self,
         request: AnyRequest,
@@ -84,14 +87,14 @@ class PortalPages(PortalController):
         detail = await views.invoice_detail(db_session, payer, invoice_id, clock.now())
         return render(request, "invoice.html.jinja", payer=payer, detail=detail)
 
-    @get("/methods")
+    @get("/methods", opt=READS)
     async def methods(
         self, request: AnyRequest, payer: Payer, db_session: AsyncSession
     ) -> Template:
         rows = await views.methods_of(db_session, payer)
         return render(request, "methods.html.jinja", payer=payer, methods=rows)
 
-    @get("/help")
+    @get("/help", opt=READS)
     async def help(self, request: AnyRequest, payer: Payer) -> Template:
         return render(request, "help.html.jinja", payer=payer)
 

@@ -245,7 +245,9 @@ async def authenticate(session: AsyncSession, raw: str | None, *, now: datetime)
     """The payer of a live session cookie; one query for session, customer and merchant."""
     if not raw or not raw.startswith(SESSION_PREFIX) or len(raw) > 100:
         raise PortalAccessError("session", 401)
-    row = (await session.execute(_AUTHENTICATE, {"session_hash": hash_token(raw)})).first()
+    # Every portal page runs this: Core rows through the connection, not the ORM's path.
+    connection = await session.connection()
+    row = (await connection.execute(_AUTHENTICATE, {"session_hash": hash_token(raw)})).first()
     if row is None:
         raise PortalAccessError("session", 401)
     session_id, merchant_id, customer_id, locale, return_url, expires, ended = row[:7]
