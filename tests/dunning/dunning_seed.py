@@ -132,11 +132,13 @@ async def add_attempt(
         completed_at=at if status != "requires_action" else None,
     )  # fmt: skip
     session.add(attempt)
-    # What payments does on a failure: the retry it planned is consumed.
+    # What payments does on an outcome: the retry it planned is consumed, and only a
+    # failure (or a step the payer must take) counts as an attempt (payments.outcomes).
+    counted = 1 if status in ("failed", "requires_action") else 0
     await session.execute(
         update(Invoice)
         .where(Invoice.id == inst.invoice_id)
-        .values(next_payment_attempt=None, attempt_count=Invoice.attempt_count + 1)
+        .values(next_payment_attempt=None, attempt_count=Invoice.attempt_count + counted)
     )
     await session.flush()
     return attempt
