@@ -54,9 +54,7 @@ def upgrade() -> None:
             "invoice_id", "step_key", name=op.f("uq_collection_messages_invoice_id_step_key")
         ),
     )
-    op.create_index(
-        "ix_collection_messages_due", "collection_messages", ["status", "deliver_at"]
-    )
+    op.create_index("ix_collection_messages_due", "collection_messages", ["status", "deliver_at"])
     op.create_index(
         "ix_collection_messages_customer",
         "collection_messages",
@@ -97,9 +95,7 @@ def upgrade() -> None:
         _fk("customer_notes", "customer_id", "customers"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_notes")),
     )
-    op.create_index(
-        "ix_customer_notes_customer", "customer_notes", ["merchant_id", "customer_id"]
-    )
+    op.create_index("ix_customer_notes_customer", "customer_notes", ["merchant_id", "customer_id"])
 
     op.create_table(
         "payment_promises",

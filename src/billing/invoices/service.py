@@ -20,9 +20,7 @@ from billing.kit.ids import new_id
 from billing.kit.pagination import fetch_page
 from billing.models import Invoice, InvoiceLine
 
-LINE_KINDS = frozenset(
-    {"subscription", "proration", "fee", "interest", "discount", "agreement"}
-)
+LINE_KINDS = frozenset({"subscription", "proration", "fee", "interest", "discount", "agreement"})
 CHARGE_JOB = "payments.charge_invoice"
 
 

@@ -137,9 +137,7 @@ def allocate(total: int, parts: int | Sequence[int]) -> list[int]:
     # parts whose exact share lost the most to the floor, the first of equals first. A
     # part whose share was exact (a zero weight included) loses nothing and gets none,
     # so every share is its exact share rounded down or up.
-    lost = sorted(
-        range(len(weights)), key=lambda i: (-(magnitude * weights[i] % weight_sum), i)
-    )
+    lost = sorted(range(len(weights)), key=lambda i: (-(magnitude * weights[i] % weight_sum), i))
     for i in lost[:remainder]:
         shares[i] += 1
     return [sign * s for s in shares]

@@ -152,8 +152,7 @@ _PT: dict[str, str] = {
         "processador de pagamentos precisa dele. Você também pode pagar com Pix ou boleto."
     ),
     "card.error.unavailable": (
-        "O formulário seguro do cartão não carregou. Verifique sua conexão e recarregue a "
-        "página."
+        "O formulário seguro do cartão não carregou. Verifique sua conexão e recarregue a página."
     ),
     "card.error.declined": (
         "O banco não aceitou este cartão. Confira os dados ou use outro cartão; se "
@@ -164,15 +163,13 @@ _PT: dict[str, str] = {
     "card.error.expired": "Este cartão está vencido. Use outro cartão.",
     "card.error.cvc": "O código de segurança (CVV) está incorreto. Confira e tente de novo.",
     "card.error.authentication": (
-        "A confirmação de segurança do banco não foi concluída. Tente de novo ou use "
-        "outro cartão."
+        "A confirmação de segurança do banco não foi concluída. Tente de novo ou use outro cartão."
     ),
     "card.error.temporary": (
         "Houve uma instabilidade temporária. Nada foi salvo; tente de novo em alguns minutos."
     ),
     "card.error.generic": (
-        "Não foi possível salvar o cartão. Confira os dados e tente de novo, ou use outro "
-        "cartão."
+        "Não foi possível salvar o cartão. Confira os dados e tente de novo, ou use outro cartão."
     ),
     "plan.title": "Trocar de plano",
     "plan.current": "Plano atual: {plan} ({amount} {interval})",
@@ -402,8 +399,7 @@ _EN: dict[str, str] = {
         "There was a temporary problem. Nothing was saved; please try again in a few minutes."
     ),
     "card.error.generic": (
-        "The card could not be saved. Please check the details and try again, or use "
-        "another card."
+        "The card could not be saved. Please check the details and try again, or use another card."
     ),
     "plan.title": "Change plan",
     "plan.current": "Current plan: {plan} ({amount} {interval})",
