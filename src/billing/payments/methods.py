@@ -170,17 +170,22 @@ async def save_method(
     known = await attached_method(session, merchant_id, customer_id, info.gateway_ref)
     if known is not None:
         return Saved(known, created=False)
+    method = PaymentMethod(
+        id=new_id("pm"),
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        gateway_ref=info.gateway_ref,
+        type=info.type,
+        brand=info.brand,
+        last4=info.last4,
+        exp_month=info.exp_month,
+        exp_year=info.exp_year,
+        is_default=set_default,
+        created_at=now,
+    )
     try:
         async with session.begin_nested():
-            method = await _insert_method(
-                session,
-                merchant_id=merchant_id,
-                customer_id=customer_id,
-                gateway_customer=gateway_customer,
-                info=info,
-                set_default=set_default,
-                now=now,
-            )
+            await _insert_method(session, method, gateway_customer=gateway_customer)
     except IntegrityError:
         # Only our unique index can fail here: the racer's row is committed by now (on
         # PostgreSQL the insert waited for it; on SQLite this transaction began after it).
@@ -192,45 +197,27 @@ async def save_method(
 
 
 async def _insert_method(
-    session: AsyncSession,
-    *,
-    merchant_id: str,
-    customer_id: str,
-    gateway_customer: str,
-    info: PaymentMethodInfo,
-    set_default: bool,
-    now: datetime,
+    session: AsyncSession, method: PaymentMethod, *, gateway_customer: str
 ) -> PaymentMethod:
-    customer = await get_customer(session, merchant_id, customer_id)
+    """``method`` added, and made the default as well when the customer has none yet; the
+    customer's gateway reference recorded if it had none."""
+    customer = await get_customer(session, method.merchant_id, method.customer_id)
     if customer.gateway_customer_ref is None:
         customer.gateway_customer_ref = gateway_customer
     has_default = await session.scalar(
         select(PaymentMethod.id).where(
-            PaymentMethod.customer_id == customer_id,
+            PaymentMethod.customer_id == method.customer_id,
             PaymentMethod.detached_at.is_(None),
             PaymentMethod.is_default.is_(True),
         )
     )
-    make_default = set_default or has_default is None
-    if make_default:
+    method.is_default = method.is_default or has_default is None
+    if method.is_default:
         await session.execute(
             update(PaymentMethod)
-            .where(PaymentMethod.customer_id == customer_id)
+            .where(PaymentMethod.customer_id == method.customer_id)
             .values(is_default=False)
         )
-    method = PaymentMethod(
-        id=new_id("pm"),
-        merchant_id=merchant_id,
-        customer_id=customer_id,
-        gateway_ref=info.gateway_ref,
-        type=info.type,
-        brand=info.brand,
-        last4=info.last4,
-        exp_month=info.exp_month,
-        exp_year=info.exp_year,
-        is_default=make_default,
-        created_at=now,
-    )
     session.add(method)
     await session.flush()
     return method
