@@ -1,6 +1,9 @@
-"""``localstripe_url``: a localstripe server for the Stripe adapter's tests.
+"""``localstripe_url``: a localstripe server for the Stripe adapter's tests, and
+``stripe_runtime`` / ``stripe_client``: the app on a database of the test's own, its Stripe
+gateways pointed at that server.
 
-Shared by tests/gateways and tests/payments: each conftest imports the fixture from here.
+Shared by tests/gateways, tests/payments, tests/portal and tests/webhooks: each conftest or
+test module imports the fixtures it uses from here.
 """
 
 from __future__ import annotations
@@ -9,11 +12,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import stripe
+
+from billing.kit.clock import FixedClock
+from billing.runtime import Runtime
+from tests.conftest import Database, app_client, make_runtime
 
 # localstripe pickles its whole store to the fixed path /tmp/localstripe.pickle after every
 # write: slow, and shared by every instance on the machine. Run it with persistence off.
@@ -24,6 +32,19 @@ _LAUNCH = (
     "sys.argv = ['localstripe', '--from-scratch', '--port', sys.argv[1]];"
     "start()"
 )
+
+
+async def card_at_stripe(
+    sdk: stripe.StripeClient, number: str = "4242424242424242", *, exp_year: int = 2030
+) -> str:
+    """A card made at Stripe as Stripe.js makes it (our server only ever sees the pm_ id)."""
+    pm = await sdk.v1.payment_methods.create_async(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": exp_year, "cvc": "123"},
+        }
+    )
+    return str(pm.id)
 
 
 def _free_port() -> int:
@@ -65,3 +86,19 @@ def localstripe_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture
+async def stripe_runtime(
+    database: Database, clock: FixedClock, localstripe_url: str
+) -> AsyncIterator[Runtime]:
+    """A runtime whose Stripe gateways call localstripe; closing it closes them too."""
+    rt = await make_runtime(database, clock, stripe_api_base=localstripe_url)
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture
+async def stripe_client(stripe_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with app_client(stripe_runtime) as client:
+        yield client

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import stripe
+from tests.fixtures_stripe import card_at_stripe
 
 from billing.gateways import (
     ChargeRequest,
@@ -36,17 +37,6 @@ async def sdk(localstripe_url: str) -> AsyncIterator[stripe.StripeClient]:
         "sk_test_x", base_addresses={"api": localstripe_url}, http_client=http
     )
     await http.close_async()
-
-
-async def _card(sdk: stripe.StripeClient, number: str) -> str:
-    # The gateway's side (Stripe.js in production): our server only ever gets pm_ ids.
-    pm = await sdk.v1.payment_methods.create_async(
-        params={
-            "type": "card",
-            "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-        }
-    )
-    return str(pm.id)
 
 
 async def _customer(gw: StripeGateway) -> str:
@@ -94,7 +84,7 @@ async def test_ensure_customer_is_idempotent(gw: StripeGateway) -> None:
 async def test_successful_charge_and_recovery(gw: StripeGateway, sdk: stripe.StripeClient) -> None:
     cus = await _customer(gw)
     info = await gw.attach_payment_method(
-        gateway_customer=cus, token=await _card(sdk, "4242424242424242")
+        gateway_customer=cus, token=await card_at_stripe(sdk, "4242424242424242")
     )
     assert (info.type, info.brand, info.last4, info.exp_month, info.exp_year) == (
         "card",
@@ -119,7 +109,7 @@ async def test_successful_charge_and_recovery(gw: StripeGateway, sdk: stripe.Str
 async def test_card_341_attaches_then_declines(gw: StripeGateway, sdk: stripe.StripeClient) -> None:
     cus = await _customer(gw)
     info = await gw.attach_payment_method(
-        gateway_customer=cus, token=await _card(sdk, "4000000000000341")
+        gateway_customer=cus, token=await card_at_stripe(sdk, "4000000000000341")
     )
     key = f"att_{uuid.uuid4().hex}"
     result = await gw.charge(request=_req(cus, info.gateway_ref, key))
@@ -141,7 +131,7 @@ async def test_card_0002_declines_at_attach(gw: StripeGateway, sdk: stripe.Strip
     cus = await _customer(gw)
     with pytest.raises(PaymentMethodDeclined) as err:
         await gw.attach_payment_method(
-            gateway_customer=cus, token=await _card(sdk, "4000000000000002")
+            gateway_customer=cus, token=await card_at_stripe(sdk, "4000000000000002")
         )
     assert err.value.code == "card_declined" and err.value.decline_type == "soft"
 
@@ -149,7 +139,7 @@ async def test_card_0002_declines_at_attach(gw: StripeGateway, sdk: stripe.Strip
 async def test_3ds_required(gw: StripeGateway, sdk: stripe.StripeClient) -> None:
     cus = await _customer(gw)
     info = await gw.attach_payment_method(
-        gateway_customer=cus, token=await _card(sdk, "4000002500003155")
+        gateway_customer=cus, token=await card_at_stripe(sdk, "4000002500003155")
     )
     result = await gw.charge(request=_req(cus, info.gateway_ref, f"att_{uuid.uuid4().hex}"))
     assert result.status == "requires_action"
@@ -159,7 +149,7 @@ async def test_3ds_required(gw: StripeGateway, sdk: stripe.StripeClient) -> None
 async def test_refund(gw: StripeGateway, sdk: stripe.StripeClient) -> None:
     cus = await _customer(gw)
     info = await gw.attach_payment_method(
-        gateway_customer=cus, token=await _card(sdk, "4242424242424242")
+        gateway_customer=cus, token=await card_at_stripe(sdk, "4242424242424242")
     )
     paid = await gw.charge(
         request=_req(cus, info.gateway_ref, f"att_{uuid.uuid4().hex}", amount=1000)
@@ -171,7 +161,7 @@ async def test_refund(gw: StripeGateway, sdk: stripe.StripeClient) -> None:
     assert refund.amount == 300
     assert refund.to_dict()["metadata"]["billing_refund_key"] == "rf-1"
     declined_pm = await gw.attach_payment_method(
-        gateway_customer=cus, token=await _card(sdk, "4000000000000341")
+        gateway_customer=cus, token=await card_at_stripe(sdk, "4000000000000341")
     )
     failed = await gw.charge(request=_req(cus, declined_pm.gateway_ref, f"att_{uuid.uuid4().hex}"))
     assert failed.gateway_ref
@@ -197,7 +187,7 @@ async def test_method_change_and_detach(gw: StripeGateway, sdk: stripe.StripeCli
     with pytest.raises(InvalidRequest):
         await gw.retrieve_method_change("pm_card_visa")  # not a SetupIntent id at all
     info = await gw.attach_payment_method(
-        gateway_customer=cus, token=await _card(sdk, "4242424242424242")
+        gateway_customer=cus, token=await card_at_stripe(sdk, "4242424242424242")
     )
     await gw.detach_payment_method(info.gateway_ref)
     pm = await sdk.v1.payment_methods.retrieve_async(info.gateway_ref)

@@ -19,7 +19,7 @@ from billing.merchants.service import create_merchant
 from billing.migrate import upgrade
 from billing.models import Customer, PaymentMethod, Plan, Subscription
 from billing.payments import methods
-from billing.payments.methods import save_method
+from billing.payments.methods import Saved, save_method
 from billing.portal.setups import save_confirmed_card
 from billing.runtime import Runtime
 from tests.conftest import BACKENDS, START, MerchantAccount, make_database
@@ -27,6 +27,44 @@ from tests.conftest import BACKENDS, START, MerchantAccount, make_database
 CARD = PaymentMethodInfo(
     gateway_ref="pm_racedcard", type="card", brand="visa", last4="4242", exp_month=12, exp_year=2034
 )
+GATEWAY_CUSTOMER = "cus_gw_maria"
+
+
+def _card_row(
+    card_id: str,
+    merchant_id: str,
+    customer_id: str,
+    gateway_ref: str,
+    *,
+    is_default: bool,
+    now: datetime,
+    detached_at: datetime | None = None,
+) -> PaymentMethod:
+    return PaymentMethod(
+        id=card_id,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        gateway_ref=gateway_ref,
+        type="card",
+        is_default=is_default,
+        created_at=now,
+        detached_at=detached_at,
+    )
+
+
+async def _save_card(
+    session: AsyncSession, merchant_id: str, customer_id: str, *, set_default: bool, now: datetime
+) -> Saved:
+    """``save_method`` for CARD, attached to Maria's gateway customer."""
+    return await save_method(
+        session,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        gateway_customer=GATEWAY_CUSTOMER,
+        info=CARD,
+        set_default=set_default,
+        now=now,
+    )
 
 
 async def _customer_with_default_card(
@@ -46,7 +84,7 @@ async def _customer_with_default_card(
                 merchant_id=merchant_id,
                 email=f"{uuid.uuid4().hex[:8]}@example.com",
                 name="Maria Souza",
-                gateway_customer_ref="cus_gw_maria",
+                gateway_customer_ref=GATEWAY_CUSTOMER,
                 created_at=now,
             )
         )
@@ -63,15 +101,7 @@ async def _customer_with_default_card(
         )
         await session.flush()
         session.add(
-            PaymentMethod(
-                id=card_id,
-                merchant_id=merchant_id,
-                customer_id=customer_id,
-                gateway_ref="pm_oldcard",
-                type="card",
-                is_default=True,
-                created_at=now,
-            )
+            _card_row(card_id, merchant_id, customer_id, "pm_oldcard", is_default=True, now=now)
         )
         await session.flush()
         session.add(
@@ -113,15 +143,7 @@ async def test_the_loser_of_a_race_gets_the_winners_row_and_writes_nothing(
     monkeypatch.setattr(methods, "_insert_method", counting_insert)
     async with runtime.session_factory() as winner_session:
         # The winner keeps the old default; the loser asks for the card to be the default.
-        won = await save_method(
-            winner_session,
-            merchant_id=merchant.id,
-            customer_id=customer_id,
-            gateway_customer="cus_gw_maria",
-            info=CARD,
-            set_default=False,
-            now=now,
-        )
+        won = await _save_card(winner_session, merchant.id, customer_id, set_default=False, now=now)
         assert won.created
 
         async def lose() -> tuple[PaymentMethod, bool]:
@@ -130,7 +152,7 @@ async def test_the_loser_of_a_race_gets_the_winners_row_and_writes_nothing(
                     session,
                     merchant_id=merchant.id,
                     customer_id=customer_id,
-                    gateway_customer="cus_gw_maria",
+                    gateway_customer=GATEWAY_CUSTOMER,
                     info=CARD,
                     now=now,
                 )
@@ -164,26 +186,10 @@ async def test_a_removed_card_does_not_block_saving_the_same_method_again(
     now = runtime.clock.now()
     customer_id, _, _ = await _customer_with_default_card(runtime.session_factory, merchant.id, now)
     async with unit_of_work(runtime.session_factory) as session:
-        first = await save_method(
-            session,
-            merchant_id=merchant.id,
-            customer_id=customer_id,
-            gateway_customer="cus_gw_maria",
-            info=CARD,
-            set_default=True,
-            now=now,
-        )
+        first = await _save_card(session, merchant.id, customer_id, set_default=True, now=now)
         first.method.detached_at = now  # what removing it does: the row stays
     async with unit_of_work(runtime.session_factory) as session:
-        second = await save_method(
-            session,
-            merchant_id=merchant.id,
-            customer_id=customer_id,
-            gateway_customer="cus_gw_maria",
-            info=CARD,
-            set_default=True,
-            now=now,
-        )
+        second = await _save_card(session, merchant.id, customer_id, set_default=True, now=now)
     assert second.created and second.method.id != first.method.id
 
 
@@ -221,14 +227,13 @@ async def _saved_twice(url: str) -> tuple[str, str, str, str]:
             (removed, False, START),
         ):
             session.add(
-                PaymentMethod(
-                    id=pm_id,
-                    merchant_id=merchant_id,
-                    customer_id=customer_id,
-                    gateway_ref="pm_twice",
-                    type="card",
+                _card_row(
+                    pm_id,
+                    merchant_id,
+                    customer_id,
+                    "pm_twice",
                     is_default=default,
-                    created_at=START,
+                    now=START,
                     detached_at=detached,
                 )
             )

@@ -3,36 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import stripe
 
-from billing.kit.clock import FixedClock
-from billing.payments.gateway_registry import close_gateways
 from billing.payments.refunds import refund_payment
 from billing.runtime import Runtime
-from tests.conftest import Database, MerchantAccount, app_client, make_runtime, new_merchant
+from tests.conftest import MerchantAccount, new_merchant
+from tests.fixtures_stripe import card_at_stripe, stripe_client, stripe_runtime
 from tests.payments.helpers import Seeded, attach, invoice_row, payments_of, seed_invoice
 
+__all__ = ["stripe_client", "stripe_runtime"]
+
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
-
-
-@pytest.fixture
-async def stripe_runtime(
-    database: Database, clock: FixedClock, localstripe_url: str
-) -> AsyncIterator[Runtime]:
-    rt = await make_runtime(database, clock, stripe_api_base=localstripe_url)
-    yield rt
-    await close_gateways(rt.job_context)
-    await rt.close()
-
-
-@pytest.fixture
-async def stripe_client(stripe_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(stripe_runtime) as client:
-        yield client
 
 
 @pytest.fixture
@@ -65,15 +49,9 @@ async def _card(localstripe_url: str, number: str) -> str:
         "sk_test_x", base_addresses={"api": localstripe_url}, http_client=http
     )
     try:
-        pm = await sdk.v1.payment_methods.create_async(
-            params={
-                "type": "card",
-                "card": {"number": number, "exp_month": 12, "exp_year": 2030, "cvc": "123"},
-            }
-        )
+        return await card_at_stripe(sdk, number)
     finally:
         await http.close_async()
-    return str(pm.id)
 
 
 async def test_success_then_refund(

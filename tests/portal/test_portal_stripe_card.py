@@ -19,38 +19,20 @@ import stripe
 from sqlalchemy import select
 
 from billing.config import Settings
-from billing.kit.clock import FixedClock
 from billing.models import Customer, GatewayEvent, PaymentMethod, Subscription
-from billing.payments.gateway_registry import close_gateways
 from billing.portal.web import card_page_csp
 from billing.queue import InlineDispatcher
 from billing.runtime import Runtime
-from tests.conftest import Database, MerchantAccount, app_client, make_runtime, new_merchant
-from tests.fixtures_stripe import localstripe_url
+from tests.conftest import MerchantAccount, app_client, new_merchant
+from tests.fixtures_stripe import card_at_stripe, localstripe_url, stripe_client, stripe_runtime
 from tests.portal.portal_world import csrf_of, enter
 from tests.webhooks.helpers import WEBHOOK_SECRET, signed
 
-__all__ = ["localstripe_url"]
+__all__ = ["localstripe_url", "stripe_client", "stripe_runtime"]
 
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
 
 PUBLISHABLE = "pk_test_portalcardform123"
-
-
-@pytest.fixture
-async def stripe_runtime(
-    database: Database, clock: FixedClock, localstripe_url: str
-) -> AsyncIterator[Runtime]:
-    rt = await make_runtime(database, clock, stripe_api_base=localstripe_url)
-    yield rt
-    await close_gateways(rt.job_context)
-    await rt.close()
-
-
-@pytest.fixture
-async def stripe_client(stripe_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(stripe_runtime) as client:
-        yield client
 
 
 async def _stripe_merchant(runtime: Runtime, client: httpx.AsyncClient) -> MerchantAccount:
@@ -99,6 +81,21 @@ async def _payer(runtime: Runtime, merchant: MerchantAccount) -> Payer:
     return Payer(merchant, cid, sub.json()["id"], client)
 
 
+@pytest.fixture
+async def stripe_merchant(
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient
+) -> MerchantAccount:
+    return await _stripe_merchant(stripe_runtime, stripe_client)
+
+
+@pytest.fixture
+async def payer(stripe_runtime: Runtime, stripe_merchant: MerchantAccount) -> AsyncIterator[Payer]:
+    """The Stripe merchant's payer of most scenarios; its portal client closed afterwards."""
+    signed_in = await _payer(stripe_runtime, stripe_merchant)
+    yield signed_in
+    await signed_in.client.aclose()
+
+
 async def _csrf(payer: Payer) -> str:
     return csrf_of((await payer.client.get("/portal/methods")).text)
 
@@ -141,6 +138,15 @@ async def _confirm_in_browser(
         )
 
 
+async def _confirmed_card(payer: Payer, localstripe: str) -> tuple[str, httpx.Response]:
+    """The payer opens the card form and confirms a good Visa: the SetupIntent's id and
+    Stripe's answer to the browser."""
+    seti, page = await _open_card_form(payer)
+    confirmed = await _confirm_in_browser(localstripe, page, "4242424242424242")
+    assert confirmed.status_code == 200 and confirmed.json()["status"] == "succeeded"
+    return seti, confirmed
+
+
 async def _complete(payer: Payer, seti: str, csrf: str | None = None) -> httpx.Response:
     form = {
         "setup_intent": seti,
@@ -161,10 +167,8 @@ async def _methods(runtime: Runtime, payer: Payer) -> list[PaymentMethod]:
 
 
 async def test_card_saved_once_as_default_after_stripe_says_so(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, payer: Payer, localstripe_url: str
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
-    payer = await _payer(stripe_runtime, merchant)
     seti, page = await _open_card_form(payer)
     assert f'data-publishable-key="{PUBLISHABLE}"' in page.text
     assert 'src="https://js.stripe.com/v3/"' in page.text  # the default Stripe.js
@@ -196,35 +200,17 @@ async def test_card_saved_once_as_default_after_stripe_says_so(
     # A replay (reload, second tab) and then Stripe's webhook: still one method.
     again = await _complete(payer, seti)
     assert again.status_code == 303
-    event = {
-        "id": f"evt_{uuid.uuid4().hex[:24]}",
-        "object": "event",
-        "type": "setup_intent.succeeded",
-        "created": 0,
-        "data": {"object": confirmed.json()},
-    }
-    body, headers = signed(event, timestamp=int(stripe_runtime.clock.now().timestamp()))
-    hook = await stripe_client.post(
-        f"/webhooks/stripe/{merchant.id}", content=body, headers=headers
-    )
-    assert hook.status_code == 200, hook.text
-    assert isinstance(stripe_runtime.dispatcher, InlineDispatcher)
-    await stripe_runtime.dispatcher.drain()
-    async with stripe_runtime.session_factory() as session:
-        row = await session.scalar(select(GatewayEvent).where(GatewayEvent.event_id == event["id"]))
-    assert row is not None and row.outcome == "payment method already known"
+    row = await _deliver_setup(stripe_runtime, stripe_client, payer.merchant, confirmed.json())
+    assert row.outcome == "payment method already known"
     assert [m.id for m in await _methods(stripe_runtime, payer)] == [method.id]
-    await payer.client.aclose()
 
 
 async def test_setup_of_another_payer_or_unknown_is_404_and_saves_nothing(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime, stripe_merchant: MerchantAccount, localstripe_url: str
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
-    mallory, maria = await _payer(stripe_runtime, merchant), await _payer(stripe_runtime, merchant)
-    seti, page = await _open_card_form(maria)
-    confirmed = await _confirm_in_browser(localstripe_url, page, "4242424242424242")
-    assert confirmed.json()["status"] == "succeeded"
+    mallory = await _payer(stripe_runtime, stripe_merchant)
+    maria = await _payer(stripe_runtime, stripe_merchant)
+    seti, _ = await _confirmed_card(maria, localstripe_url)
     stolen = await _complete(mallory, seti)
     assert stolen.status_code == 404
     assert (await mallory.client.get(f"/portal/methods/card/{seti}")).status_code == 404
@@ -239,10 +225,8 @@ async def test_setup_of_another_payer_or_unknown_is_404_and_saves_nothing(
 
 
 async def test_declined_at_setup_saves_nothing_and_csrf_is_required(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime, payer: Payer, localstripe_url: str
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
-    payer = await _payer(stripe_runtime, merchant)
     seti, page = await _open_card_form(payer)
     declined = await _confirm_in_browser(localstripe_url, page, "4000000000000002")
     assert declined.status_code == 402 and declined.json()["error"]["code"] == "card_declined"
@@ -251,20 +235,18 @@ async def test_declined_at_setup_saves_nothing_and_csrf_is_required(
     assert no_csrf.status_code == 403
     assert (await _complete(payer, seti, csrf="0" * 64)).status_code == 403
     assert await _methods(stripe_runtime, payer) == []
-    await payer.client.aclose()
 
 
 async def test_no_publishable_key_is_a_clear_page_not_a_setup(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, stripe_merchant: MerchantAccount
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
     cleared = await stripe_client.put(
         "/v1/settings/gateway",
         json={"provider": "stripe", "publishable_key": ""},
-        headers=merchant.headers,
+        headers=stripe_merchant.headers,
     )
     assert cleared.json()["publishable_key"] is None
-    payer = await _payer(stripe_runtime, merchant)
+    payer = await _payer(stripe_runtime, stripe_merchant)
     started = await payer.client.post(
         "/portal/methods/new", data={"csrf_token": await _csrf(payer)}
     )
@@ -299,6 +281,11 @@ def _sdk(localstripe: str) -> stripe.StripeClient:
         base_addresses={"api": localstripe},
         http_client=stripe.HTTPXClient(),
     )
+
+
+async def _setup_at_stripe(localstripe: str, seti: str) -> dict[str, Any]:
+    """The SetupIntent as Stripe holds it (and sends it in its webhook)."""
+    return (await _sdk(localstripe).v1.setup_intents.retrieve_async(seti)).to_dict()
 
 
 async def _store_setup_event(
@@ -356,32 +343,23 @@ async def _only_default_card(runtime: Runtime, payer: Payer, gateway_ref: str) -
 
 
 async def test_two_completions_at_once_save_the_card_once(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime, payer: Payer, localstripe_url: str
 ) -> None:
     """A double submit: both POSTs run side by side, each in its own request and session."""
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
-    payer = await _payer(stripe_runtime, merchant)
-    seti, page = await _open_card_form(payer)
-    confirmed = await _confirm_in_browser(localstripe_url, page, "4242424242424242")
-    assert confirmed.json()["status"] == "succeeded"
+    seti, confirmed = await _confirmed_card(payer, localstripe_url)
     csrf = await _csrf(payer)
     first, second = await asyncio.gather(_complete(payer, seti, csrf), _complete(payer, seti, csrf))
     assert (first.status_code, second.status_code) == (303, 303), (first.text, second.text)
     assert first.headers["location"] == second.headers["location"]
     await _only_default_card(stripe_runtime, payer, confirmed.json()["payment_method"])
-    await payer.client.aclose()
 
 
 async def test_webhook_and_completion_at_once_save_the_card_once(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, payer: Payer, localstripe_url: str
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
-    payer = await _payer(stripe_runtime, merchant)
-    seti, page = await _open_card_form(payer)
-    await _confirm_in_browser(localstripe_url, page, "4242424242424242")
-    sdk = _sdk(localstripe_url)
-    setup = (await sdk.v1.setup_intents.retrieve_async(seti)).to_dict()
-    event_id = await _store_setup_event(stripe_runtime, stripe_client, merchant, setup)
+    seti, _ = await _confirmed_card(payer, localstripe_url)
+    setup = await _setup_at_stripe(localstripe_url, seti)
+    event_id = await _store_setup_event(stripe_runtime, stripe_client, payer.merchant, setup)
     csrf = await _csrf(payer)
     posted, row = await asyncio.gather(
         _complete(payer, seti, csrf), _processed(stripe_runtime, event_id)
@@ -393,19 +371,15 @@ async def test_webhook_and_completion_at_once_save_the_card_once(
         "payment method already known",
         f"card {method.id} saved for {payer.customer_id}",
     )
-    await payer.client.aclose()
 
 
 async def test_browser_closed_after_confirming_webhook_saves_the_card_then_post_is_a_replay(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, payer: Payer, localstripe_url: str
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
-    payer = await _payer(stripe_runtime, merchant)
-    seti, page = await _open_card_form(payer)
-    await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    merchant = payer.merchant
+    seti, _ = await _confirmed_card(payer, localstripe_url)
     # The payer's browser closes here: only Stripe's webhook tells us.
-    sdk = _sdk(localstripe_url)
-    setup = (await sdk.v1.setup_intents.retrieve_async(seti)).to_dict()
+    setup = await _setup_at_stripe(localstripe_url, seti)
     assert setup["metadata"]["billing_merchant_id"] == merchant.id  # ours, and whose
     assert setup["metadata"]["billing_customer_id"] == payer.customer_id
     row = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
@@ -421,19 +395,15 @@ async def test_browser_closed_after_confirming_webhook_saves_the_card_then_post_
     again = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
     assert again.outcome == "payment method already known"
     assert (await _only_default_card(stripe_runtime, payer, method.gateway_ref)).id == method.id
-    await payer.client.aclose()
 
 
 async def test_completion_first_then_webhook_keeps_the_one_card(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, payer: Payer, localstripe_url: str
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
-    payer = await _payer(stripe_runtime, merchant)
-    seti, page = await _open_card_form(payer)
-    await _confirm_in_browser(localstripe_url, page, "4242424242424242")
+    merchant = payer.merchant
+    seti, _ = await _confirmed_card(payer, localstripe_url)
     assert (await _complete(payer, seti)).status_code == 303
-    sdk = _sdk(localstripe_url)
-    setup = (await sdk.v1.setup_intents.retrieve_async(seti)).to_dict()
+    setup = await _setup_at_stripe(localstripe_url, seti)
     method = await _only_default_card(stripe_runtime, payer, str(setup["payment_method"]))
     row = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
     assert row.outcome == "payment method already known"
@@ -448,13 +418,15 @@ async def test_completion_first_then_webhook_keeps_the_one_card(
     late = await _deliver_setup(stripe_runtime, stripe_client, merchant, setup)
     assert late.outcome == "payment method removed since: not saved again"
     assert await _methods(stripe_runtime, payer) == []
-    await payer.client.aclose()
 
 
 async def test_setup_intent_not_made_by_us_for_that_payer_saves_nothing(
-    stripe_runtime: Runtime, stripe_client: httpx.AsyncClient, localstripe_url: str
+    stripe_runtime: Runtime,
+    stripe_client: httpx.AsyncClient,
+    stripe_merchant: MerchantAccount,
+    localstripe_url: str,
 ) -> None:
-    merchant = await _stripe_merchant(stripe_runtime, stripe_client)
+    merchant = stripe_merchant
     other = await _stripe_merchant(stripe_runtime, stripe_client)
     maria, mallory = await _payer(stripe_runtime, merchant), await _payer(stripe_runtime, merchant)
     for payer in (maria, mallory):
@@ -481,22 +453,12 @@ async def test_setup_intent_not_made_by_us_for_that_payer_saves_nothing(
         si = await sdk.v1.setup_intents.create_async(
             params={"customer": maria_ref, "usage": "off_session", "metadata": metadata}
         )
-        pm = await sdk.v1.payment_methods.create_async(
-            params={
-                "type": "card",
-                "card": {
-                    "number": "4242424242424242",
-                    "exp_month": 12,
-                    "exp_year": 2034,
-                    "cvc": "123",
-                },
-            }
-        )
-        done = await sdk.v1.setup_intents.confirm_async(si.id, params={"payment_method": pm.id})
+        pm_id = await card_at_stripe(sdk, exp_year=2034)
+        done = await sdk.v1.setup_intents.confirm_async(si.id, params={"payment_method": pm_id})
         assert done.status == "succeeded"
         row = await _deliver_setup(stripe_runtime, stripe_client, merchant, done.to_dict())
         # The merchant still hears of it, as before; our side saves nothing.
-        assert row.outcome == f"payment method {pm.id} reported for {maria.customer_id}", name
+        assert row.outcome == f"payment method {pm_id} reported for {maria.customer_id}", name
     # Delivered to the other merchant's endpoint, Maria's Stripe customer is no one there.
     claimed = dict(
         done.to_dict(),

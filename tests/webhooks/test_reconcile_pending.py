@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,18 +17,12 @@ from billing.models import Invoice, PaymentAttempt, PaymentReconciliation
 from billing.runtime import Runtime
 from billing.webhooks.reconcile import next_check, reconcile_due
 from tests.conftest import Database, make_runtime, new_merchant
+from tests.fixtures_stripe import card_at_stripe, stripe_runtime
 from tests.webhooks.helpers import configure_stripe, open_installment
 
+__all__ = ["stripe_runtime"]  # on a database of its own: reconcile_due sweeps every merchant
+
 pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=:DeprecationWarning")
-
-
-@pytest.fixture
-async def stripe_runtime(
-    fresh_database: Database, clock: FixedClock, localstripe_url: str
-) -> AsyncIterator[Runtime]:
-    rt = await make_runtime(fresh_database, clock, stripe_api_base=localstripe_url)
-    yield rt
-    await rt.close()
 
 
 def test_schedule() -> None:
@@ -60,24 +53,14 @@ async def test_lost_webhook_is_recovered_by_reading_the_gateway(
             merchant_id=merchant.id, customer_id="c1", email="c1@x.test", name="Ana"
         )
         inst = await open_installment(runtime, merchant.id, gateway_customer=customer)
-        pm = await sdk.v1.payment_methods.create_async(
-            params={
-                "type": "card",
-                "card": {
-                    "number": "4242424242424242",
-                    "exp_month": 12,
-                    "exp_year": 2030,
-                    "cvc": "123",
-                },
-            }
-        )
+        pm_id = await card_at_stripe(sdk)
         result = await gateway.charge(
             request=ChargeRequest(
                 idempotency_key=inst.key,
                 amount=inst.amount,
                 currency="BRL",
                 gateway_customer=customer,
-                payment_method=str(pm.id),
+                payment_method=pm_id,
             )
         )
     finally:
