@@ -128,6 +128,10 @@ def create_app(
         cors_config=CORSConfig(allow_origins=[]),
         state=State({"settings": settings, "runtime": runtime}),
         debug=False,
+        # Logging is configure_logging's (structlog; errors are logged by our handlers).
+        # Litestar's default would add a root handler bound to the stderr of the moment
+        # each app is made, which a test runner closes later ("--- Logging error ---").
+        logging_config=None,
     )
 
 
