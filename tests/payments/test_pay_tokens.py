@@ -144,18 +144,85 @@ async def test_pix_and_boleto_stay_pending_until_simulated(
         assert payment["pix"]["copy_paste"].startswith("000201")
     else:
         assert len(payment["boleto"]["typeable_line"]) == 47
-    # A second payment while one is pending would risk paying twice.
-    busy = await client.post(f"/v1/invoices/{seeded.invoice_id}/pay", headers=merchant.headers)
-    assert busy.status_code == 409 and busy.json()["code"] == "payment_in_progress"
+    again = await client.post(f"/v1/invoices/{seeded.invoice_id}/pay", headers=merchant.headers)
+    if token == "boleto":
+        # A boleto may be paid at a bank already and clear days later: a second payment
+        # now could be a second payment of the debt.
+        assert again.status_code == 409 and again.json()["code"] == "payment_in_progress"
+    else:
+        # An unpaid Pix code is closed at the gateway and a new one issued in its place.
+        assert again.status_code == 200, again.text
+        old, payment = await payments_of(client, merchant, seeded.invoice_id)
+        assert (old["status"], old["failure_code"]) == ("failed", "replaced")
+        assert payment["status"] == "processing"
 
     url = f"/v1/test_helpers/invoices/{seeded.invoice_id}/simulate_payment"
     paid = await client.post(url, headers=merchant.headers)
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "paid"
-    [payment] = await payments_of(client, merchant, seeded.invoice_id)
-    assert payment["status"] == "succeeded"
+    assert (await payments_of(client, merchant, seeded.invoice_id))[-1]["status"] == "succeeded"
+    assert await sandbox_captures_for(runtime, seeded.invoice_id) == 1
     # Nothing pending any more.
     assert (await client.post(url, headers=merchant.headers)).status_code == 404
+
+
+async def test_a_card_replaces_an_unpaid_pix_code(
+    client: AsyncClient, runtime: Runtime, merchant: MerchantAccount
+) -> None:
+    """The payer asked for a Pix code, then pays by card instead: the code is closed at the
+    gateway first (it can no longer be paid), the card is charged once, and the closed code
+    is no failed payment of the payer's (no count, no event, no dunning)."""
+    seeded = await seed_invoice(runtime, merchant)
+    pix = await attach(client, merchant, seeded.customer_id, "pix", set_default=False)
+    card = await attach(client, merchant, seeded.customer_id, "pm_card_visa", set_default=False)
+    url = f"/v1/invoices/{seeded.invoice_id}/pay"
+    pending = await client.post(
+        url, json={"payment_method_id": pix["id"]}, headers=merchant.headers
+    )
+    assert pending.status_code == 200 and pending.json()["status"] == "open"
+    paid = await client.post(url, json={"payment_method_id": card["id"]}, headers=merchant.headers)
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "paid"
+    closed, charged = await payments_of(client, merchant, seeded.invoice_id)
+    assert (closed["status"], closed["failure_code"]) == ("failed", "replaced")
+    assert charged["status"] == "succeeded"
+    assert await sandbox_captures_for(runtime, seeded.invoice_id) == 1
+    # The old code cannot be paid any more at the gateway.
+    simulate = f"/v1/test_helpers/invoices/{seeded.invoice_id}/simulate_payment"
+    assert (await client.post(simulate, headers=merchant.headers)).status_code == 404
+    invoice = await invoice_row(runtime, seeded.invoice_id)
+    assert invoice.attempt_count == 0
+    events = await client.get("/v1/events", headers=merchant.headers)
+    assert "invoice.payment_failed" not in {e["type"] for e in events.json()["data"]}
+
+
+async def test_a_pix_paid_meanwhile_is_recorded_and_the_card_not_charged(
+    client: AsyncClient, runtime: Runtime, merchant: MerchantAccount
+) -> None:
+    """The payer paid the Pix code a moment ago, before its webhook reached us, and now
+    presses "pay by card": the gateway says the code was paid, so that is recorded, the
+    answer is "already paid" and the card is never charged."""
+    from billing.models import PaymentAttempt
+    from billing.payments.gateway_registry import merchant_gateway
+
+    seeded = await seed_invoice(runtime, merchant)
+    pix = await attach(client, merchant, seeded.customer_id, "pix", set_default=False)
+    card = await attach(client, merchant, seeded.customer_id, "pm_card_visa", set_default=False)
+    url = f"/v1/invoices/{seeded.invoice_id}/pay"
+    await client.post(url, json={"payment_method_id": pix["id"]}, headers=merchant.headers)
+    [pending] = await payments_of(client, merchant, seeded.invoice_id)
+    async with runtime.session_factory() as session:
+        attempt = await session.get(PaymentAttempt, pending["id"])
+        assert attempt is not None and attempt.gateway_ref is not None
+        gateway, _ = await merchant_gateway(session, runtime.job_context, merchant.id)
+    # Paid at the payer's bank: the gateway knows, we do not yet.
+    await gateway.simulate_payment(attempt.gateway_ref)  # type: ignore[attr-defined]
+    late = await client.post(url, json={"payment_method_id": card["id"]}, headers=merchant.headers)
+    assert late.status_code == 409 and late.json()["code"] == "invoice_paid", late.text
+    assert (await invoice_row(runtime, seeded.invoice_id)).status == "paid"
+    [payment] = await payments_of(client, merchant, seeded.invoice_id)
+    assert (payment["id"], payment["status"]) == (pending["id"], "succeeded")
+    assert await sandbox_captures_for(runtime, seeded.invoice_id) == 1
 
 
 async def test_late_invoice_charges_fee_and_interest(

@@ -315,7 +315,10 @@ class SandboxGateway:
     async def cancel_charge(self, *, gateway_ref: str) -> ChargeResult:
         await self._pause()
         record = await self._payment(gateway_ref)
-        if record["status"] == "requires_action":
+        # A 3-D Secure step not taken, or a Pix code not paid: both can still be closed (a
+        # boleto cannot: it may already be paid at a bank, clearing).
+        pending_pix = record.get("kind") == "pix" and record["status"] == "processing"
+        if record["status"] == "requires_action" or pending_pix:
             record.update(
                 status="failed",
                 failure_code="canceled",

@@ -335,7 +335,7 @@ async def begin_due_attempts(
 
 async def _supersede_requires_action(session: AsyncSession, invoice_id: str, now: datetime) -> None:
     # A new explicit payment replaces one waiting for 3-D Secure; the service has already
-    # canceled it at the gateway (service._close_waiting_authentications).
+    # canceled it at the gateway (service._close_replaceable_charges).
     assert ATTEMPT.can("requires_action", "failed")
     await session.execute(
         update(PaymentAttempt)

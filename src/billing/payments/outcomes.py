@@ -33,6 +33,9 @@ log = structlog.get_logger("billing.payments")
 # A first failed payment puts these subscriptions past due (API.md).
 PAST_DUE_FROM = frozenset({"trialing", "active"})
 NOT_SUBMITTED = "not_submitted"
+# A pending charge the payer replaced by paying another way (payments.service): closed at
+# the gateway, not the payer's failure.
+REPLACED = "replaced"
 
 
 @dataclass
@@ -232,7 +235,7 @@ async def _failed(
     if result.decline_type == "hard" and attempt.payment_method_id:
         # Never retried on this method again; the payer is asked for a new one.
         batch.disable[attempt.payment_method_id] = result.decline_code or attempt.failure_code
-    if invoice.status not in COLLECTIBLE or counted:
+    if invoice.status not in COLLECTIBLE or counted or attempt.failure_code == REPLACED:
         return
     if attempt.failure_code == NOT_SUBMITTED:
         # Recovery found the charge never reached the gateway: not the payer's failure,

@@ -16,11 +16,11 @@ gateway reference; ``recover_stuck_attempts`` asks the gateway with the same key
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from billing.db import unit_of_work
 from billing.gateways import (
@@ -31,7 +31,7 @@ from billing.gateways import (
     InvalidToken,
 )
 from billing.jobs import JobContext
-from billing.models import Customer, PaymentAttempt
+from billing.models import Customer, PaymentAttempt, PaymentMethod
 from billing.payments.attempts import (
     EXPLICIT,
     PreparedCharge,
@@ -45,7 +45,7 @@ from billing.payments.gateway_registry import (
     merchant_gateway,
     secret_box,
 )
-from billing.payments.outcomes import NOT_SUBMITTED, record_outcome
+from billing.payments.outcomes import NOT_SUBMITTED, REPLACED, record_outcome
 
 log = structlog.get_logger("billing.payments")
 
@@ -92,10 +92,10 @@ async def attempt_charge(
     initiated_by: str = "automatic",
 ) -> ChargeOutcome:
     """``charge_invoice`` that also says why nothing was charged."""
-    if initiated_by in EXPLICIT and not await _close_waiting_authentications(
-        ctx, merchant_id, invoice_id
-    ):
-        return ChargeOutcome(None, "requires_action")
+    if initiated_by in EXPLICIT:
+        blocked = await _close_replaceable_charges(ctx, merchant_id, invoice_id)
+        if blocked is not None:
+            return ChargeOutcome(None, blocked)
     async with unit_of_work(ctx.session_factory) as session:
         await ctx.clock.sync(session)
         prepared = await begin_attempt(
@@ -116,38 +116,54 @@ async def attempt_charge(
     return ChargeOutcome(await record_result(ctx, prepared.attempt.id, result))
 
 
-async def _close_waiting_authentications(
+async def _close_replaceable_charges(
     ctx: JobContext, merchant_id: str, invoice_id: str
-) -> bool:
-    """A new payment replaces one waiting for the payer's 3-D Secure step: cancel that one at
-    the gateway first, so the payer cannot complete both and pay twice. If the payer already
-    completed it, it is recorded (the invoice is paid) and nothing new is charged.
+) -> SkipReason | None:
+    """A new payment by the payer (or merchant) replaces one still waiting on the payer: a
+    3-D Secure step, or a Pix code not paid yet. Each is canceled at the gateway first, so
+    the payer cannot complete both and pay twice; one the payer already completed is
+    recorded (the invoice is paid) and nothing new is charged. A pending boleto is not
+    replaced: it may be paid at a bank already and clear days later.
 
-    Returns False when the gateway could not be asked: charging now could capture twice.
+    Returns why nothing may be charged now (the gateway could not be asked, or a Pix could
+    not be canceled), or None.
     """
     async with unit_of_work(ctx.session_factory) as session:
         waiting = (
             await session.execute(
-                select(PaymentAttempt.id, PaymentAttempt.gateway_ref).where(
+                select(PaymentAttempt.id, PaymentAttempt.gateway_ref, PaymentAttempt.status)
+                .outerjoin(PaymentMethod, PaymentMethod.id == PaymentAttempt.payment_method_id)
+                .where(
                     PaymentAttempt.merchant_id == merchant_id,
                     PaymentAttempt.invoice_id == invoice_id,
-                    PaymentAttempt.status == "requires_action",
                     PaymentAttempt.gateway_ref.is_not(None),
+                    or_(
+                        PaymentAttempt.status == "requires_action",
+                        and_(PaymentAttempt.status == "processing", PaymentMethod.type == "pix"),
+                    ),
                 )
             )
         ).all()
         if not waiting:
-            return True
+            return None
         gateway, _ = await merchant_gateway(session, ctx, merchant_id)
-    for attempt_id, gateway_ref in waiting:
+    for attempt_id, gateway_ref, status in waiting:
+        reason: SkipReason = "requires_action" if status == "requires_action" else "in_progress"
         try:
             result = await gateway.cancel_charge(gateway_ref=str(gateway_ref))
         except GatewayError as exc:
             log.warning("cancel_outcome_unknown", payment_id=attempt_id, error=str(exc))
-            return False
+            return reason
         if result.status == "succeeded":
             await record_result(ctx, attempt_id, result)
-    return True
+        elif status == "processing":
+            if result.status != "failed":
+                return reason  # still payable at the gateway: charging now could pay twice
+            # Closed, not failed: the payer chose another way to pay.
+            replaced = replace(result, failure_code=REPLACED, decline_code=None,
+                               decline_type=None)  # fmt: skip
+            await record_result(ctx, attempt_id, replaced)
+    return None
 
 
 async def call_gateway(gateway: Gateway, prepared: PreparedCharge) -> ChargeResult | None:
