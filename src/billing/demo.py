@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from billing.config import Settings, get_settings
 from billing.db import unit_of_work
-from billing.jobs import PERIODIC, REGISTRY, JobContext
+from billing.jobs import REGISTRY, JobContext, periodic_sweeps
 from billing.kit.clock import FixedClock
 from billing.queue import InlineDispatcher
 from billing.runtime import Runtime, build_runtime, session_factory_for
@@ -121,7 +121,7 @@ async def _seed(runtime: Runtime) -> dict[str, Any]:
         clock.set(min(today, clock.now() + timedelta(days=1)))
         result = await run_billing(factory, clock)
         invoices += result.invoices_created
-        for sweep in PERIODIC.values():  # retries, ruler, webhooks: each at its day
+        for sweep in periodic_sweeps():  # retries, ruler, webhooks: each at its day
             if sweep.name != "billing.run":
                 try:
                     await sweep.func(ctx)

@@ -86,6 +86,20 @@ def periodic(name: str, every: timedelta) -> Callable[[JobFunc], JobFunc]:
     return register
 
 
+def periodic_sweeps() -> list[Periodic]:
+    """Every sweep in TASK_MODULES order (definition order within a module), whatever order
+    the modules happened to be imported in: the sandbox clock runs the sweeps due at one
+    instant in this order, so a run never depends on which code was imported first."""
+    rank = {module: i for i, module in enumerate(TASK_MODULES)}
+
+    def place(sweep: Periodic) -> tuple[int, int, str]:
+        code = getattr(sweep.func, "__code__", None)
+        line = code.co_firstlineno if code is not None else 0
+        return rank.get(sweep.func.__module__, len(rank)), line, sweep.name
+
+    return sorted(PERIODIC.values(), key=place)
+
+
 def load_tasks() -> dict[str, JobFunc]:
     for module in TASK_MODULES:
         importlib.import_module(module)

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from billing.jobs import PERIODIC, REGISTRY, JobCall, JobContext
+from billing.jobs import REGISTRY, JobCall, JobContext, periodic_sweeps
 
 log = structlog.get_logger("billing.queue")
 
@@ -92,7 +92,7 @@ class InProcessQueue:
 
     async def _tick(self, interval: float) -> None:
         while True:
-            for sweep in list(PERIODIC.values()):
+            for sweep in periodic_sweeps():
                 await self.dispatch([JobCall(sweep.name, f"sweep:{sweep.name}", {})])
             await asyncio.sleep(interval)
 

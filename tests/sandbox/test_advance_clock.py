@@ -118,3 +118,22 @@ async def test_advance_clock_is_404_without_the_simulated_clock(
     )
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
+
+
+def test_sweeps_run_in_one_order_whatever_was_imported_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At one instant the sandbox runs the ruler's sweeps before the charging sweep (a
+    message due with a retry waits for the retry's outcome). That order must not follow
+    the order in which modules happened to be imported (a test importing payments first
+    once made the year of collections send a message 15 minutes early)."""
+    from billing import jobs
+
+    jobs.load_tasks()
+    canonical = [p.name for p in jobs.periodic_sweeps()]
+    shuffled = dict(reversed(list(jobs.PERIODIC.items())))
+    monkeypatch.setattr(jobs, "PERIODIC", shuffled)
+    assert [p.name for p in jobs.periodic_sweeps()] == canonical
+    modules = [p.func.__module__ for p in jobs.periodic_sweeps()]
+    assert modules == sorted(modules, key=jobs.TASK_MODULES.index)
+    assert canonical.index("collection.deliver_due") < canonical.index("payments.charge_due")

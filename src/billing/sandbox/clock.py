@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.db import unit_of_work
-from billing.jobs import PERIODIC, REGISTRY, JobContext
+from billing.jobs import REGISTRY, JobContext, periodic_sweeps
 from billing.kit.clock import SimulatedClock
 from billing.kit.errors import NotFound, ValidationFailed
 from billing.models import Event, Invoice, PaymentAttempt, Subscription
@@ -89,7 +89,7 @@ class _Runner:
         self.jobs_run += 1
 
     async def run_due_work(self) -> None:
-        for sweep in list(PERIODIC.values()):
+        for sweep in periodic_sweeps():
             await self._run(sweep.name, {})
             await self.drain()
 
