@@ -134,3 +134,37 @@ async def test_a_second_worker_renews_another_merchant_instead_of_waiting(
         await first.close()
         await second.close()
         await asyncio.to_thread(cleanup)
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b == "postgres"])
+async def test_many_small_merchants_fill_one_batch_within_a_few_locks(
+    backend: str, tmp_path: Path
+) -> None:
+    """Claiming merchants is for few big ones. Due rows spread over many merchants still
+    make full batches (no throttling to the claimable few), and a batch never holds more
+    than MAX_CLAIMED merchant locks (PostgreSQL's shared lock table is small)."""
+    from sqlalchemy import text
+
+    from billing.subscriptions.renewal_pg import MAX_CLAIMED
+
+    database, cleanup = await asyncio.to_thread(make_database, backend, tmp_path)
+    clock = FixedClock(DUE)
+    runtime = await make_runtime(database, clock)
+    try:
+        merchants = [await new_merchant(runtime, f"Loja {i}") for i in range(3 * MAX_CLAIMED)]
+        for merchant in merchants:
+            await seed_due_subscriptions(runtime, merchant.id, 1, period_end=DUE)
+        clock.set(AFTER)
+        async with unit_of_work(runtime.session_factory) as session:
+            result, _ = await renew_batch(session, AFTER, limit=len(merchants))
+            locks = await session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND pid = pg_backend_pid()"
+                )
+            )
+        assert result.invoices_created == len(merchants)
+        assert (locks or 0) <= MAX_CLAIMED
+    finally:
+        await runtime.close()
+        await asyncio.to_thread(cleanup)

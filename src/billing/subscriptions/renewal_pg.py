@@ -115,18 +115,27 @@ CLAIM_SQL = text(
 )
 
 
+# A lock per merchant claimed, held to commit: few enough that two workers stay well inside
+# PostgreSQL's shared lock table (64 per connection by default).
+MAX_CLAIMED = 32
+
+
 async def claim_merchants(session: AsyncSession, now: datetime, limit: int) -> list[str]:
-    """Merchants this batch renews alone, enough of them to fill about ``limit`` rows;
-    empty when every candidate is being renewed by another worker."""
+    """Merchants this batch renews alone, enough of them to fill about ``limit`` rows.
+
+    Empty when claiming does not pay: every candidate is another worker's, or the due rows
+    are spread over so many merchants that the claimable few would fill less than half a
+    batch (then batches mix merchants, as without claims, and their numbers take turns)."""
     candidates = (await session.execute(CANDIDATES_SQL, {"now": now, "window": limit * 4})).all()
     claimed: list[str] = []
     covered = 0
     start = 0
-    while start < len(candidates) and covered < limit:
+    while start < len(candidates) and covered < limit and len(claimed) < MAX_CLAIMED:
         # The fewest merchants whose due rows fill the batch; those taken by others are
         # skipped and the next ones tried.
         end, want = start, 0
-        while end < len(candidates) and covered + want < limit:
+        room = MAX_CLAIMED - len(claimed)
+        while end < len(candidates) and covered + want < limit and end - start < room:
             want += candidates[end].due
             end += 1
         chunk = {c.merchant_id: c.due for c in candidates[start:end]}
@@ -134,6 +143,8 @@ async def claim_merchants(session: AsyncSession, now: datetime, limit: int) -> l
         claimed.extend(got)
         covered += sum(chunk[m] for m in got)
         start = end
+    if covered * 2 < min(limit, sum(c.due for c in candidates)):
+        return []  # the locks taken are released at commit; they only guide other workers
     return claimed
 
 
