@@ -24,6 +24,8 @@ from billing.subscriptions.state import SUBSCRIPTION
 
 # A successful payment brings these subscriptions back to active.
 REACTIVATED_BY_PAYMENT = frozenset({"past_due", "unpaid"})
+# A failed payment (or debt coming back, a broken agreement) puts these past due (API.md).
+PAST_DUE_FROM = frozenset({"trialing", "active"})
 
 
 async def settle_invoice(
@@ -116,4 +118,25 @@ async def reactivate_subscription(
         {"subscription_id": subscription.id, "previous_status": previous, "invoice_id": invoice_id},
         now=now,
         flush=False,
+    )
+
+
+async def mark_past_due(
+    session: AsyncSession,
+    subscription: Subscription,
+    *,
+    invoice_id: str,
+    now: datetime,
+    reason: str | None = None,
+) -> None:
+    """trialing/active → past_due for an installment left unpaid (the inverse of
+    ``reactivate_subscription``); any other status is left as it is."""
+    if subscription.status not in PAST_DUE_FROM:
+        return
+    subscription.status = SUBSCRIPTION.check(subscription.status, "past_due")
+    data: dict[str, object] = {"subscription_id": subscription.id, "invoice_id": invoice_id}
+    if reason is not None:
+        data["reason"] = reason
+    await record_event(
+        session, subscription.merchant_id, "subscription.past_due", data, now=now, flush=False
     )

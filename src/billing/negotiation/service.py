@@ -28,7 +28,11 @@ from billing.events.service import record_event
 from billing.invoices.repository import invoice_views
 from billing.invoices.schemas import DEFAULT_TZ
 from billing.invoices.service import LineDraft, create_invoice, hand_off_for_collection
-from billing.invoices.settlement import open_invoices_of, reactivate_subscription
+from billing.invoices.settlement import (
+    mark_past_due,
+    open_invoices_of,
+    reactivate_subscription,
+)
 from billing.invoices.state import COLLECTIBLE, INVOICE
 from billing.kit.errors import Conflict, NotFound, ProblemError, ValidationFailed
 from billing.kit.ids import new_id
@@ -49,7 +53,6 @@ from billing.negotiation.quote import (
     build_quote,
 )
 from billing.negotiation.state import AGREEMENT
-from billing.subscriptions.state import SUBSCRIPTION
 
 SWEEP_BATCH = 500
 
@@ -414,24 +417,12 @@ async def _past_due_again(
         return
     subs = await session.scalars(
         select(Subscription).where(
-            Subscription.merchant_id == merchant_id,
-            Subscription.id.in_(list(first)),
-            Subscription.status == "active",
+            Subscription.merchant_id == merchant_id, Subscription.id.in_(list(first))
         )
     )
     for sub in subs:
-        sub.status = SUBSCRIPTION.check(sub.status, "past_due")
-        await record_event(
-            session,
-            merchant_id,
-            "subscription.past_due",
-            {
-                "subscription_id": sub.id,
-                "invoice_id": first[sub.id],
-                "reason": f"agreement_{reason}",
-            },
-            now=now,
-            flush=False,
+        await mark_past_due(
+            session, sub, invoice_id=first[sub.id], now=now, reason=f"agreement_{reason}"
         )
 
 

@@ -21,17 +21,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing.events.service import record_event
 from billing.gateways import ChargeResult
-from billing.invoices.settlement import open_invoices_of, reactivate_subscription, settle_invoice
+from billing.invoices.settlement import (
+    mark_past_due,
+    open_invoices_of,
+    reactivate_subscription,
+    settle_invoice,
+)
 from billing.invoices.state import COLLECTIBLE
 from billing.kit.errors import NotFound
 from billing.models import Invoice, PaymentAttempt, PaymentMethod, Subscription
 from billing.payments.retries import RetryContext, load_retry_context
 from billing.payments.state import ATTEMPT
-from billing.subscriptions.state import SUBSCRIPTION
 
 log = structlog.get_logger("billing.payments")
-# A first failed payment puts these subscriptions past due (API.md).
-PAST_DUE_FROM = frozenset({"trialing", "active"})
 NOT_SUBMITTED = "not_submitted"
 # A pending charge the payer replaced by paying another way (payments.service): closed at
 # the gateway, not the payer's failure.
@@ -301,17 +303,8 @@ async def _requires_action(
 
 async def _past_due(session: AsyncSession, batch: _Batch, invoice: Invoice, now: datetime) -> None:
     subscription = batch.subscriptions.get(invoice.subscription_id or "")
-    if subscription is None or subscription.status not in PAST_DUE_FROM:
-        return
-    subscription.status = SUBSCRIPTION.check(subscription.status, "past_due")
-    await record_event(
-        session,
-        subscription.merchant_id,
-        "subscription.past_due",
-        {"subscription_id": subscription.id, "invoice_id": invoice.id},
-        now=now,
-        flush=False,
-    )
+    if subscription is not None:
+        await mark_past_due(session, subscription, invoice_id=invoice.id, now=now)
 
 
 def _iso(value: datetime | None) -> str | None:
