@@ -19,8 +19,8 @@ from billing.merchants.service import create_merchant
 from billing.migrate import upgrade
 from billing.models import Customer, PaymentMethod, Plan, Subscription
 from billing.payments import methods
+from billing.payments.card_setups import save_confirmed_card
 from billing.payments.methods import Saved, save_method
-from billing.portal.setups import save_confirmed_card
 from billing.runtime import Runtime
 from tests.conftest import BACKENDS, START, MerchantAccount, make_database
 

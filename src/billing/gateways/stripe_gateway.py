@@ -39,6 +39,7 @@ from billing.gateways.stripe_mapping import (
     best_intent,
     charge_result,
     decline_result,
+    object_id,
     payment_method_info,
     refund_result,
 )
@@ -239,15 +240,11 @@ class StripeGateway:
         except stripe.InvalidRequestError as exc:
             raise InvalidRequest(str(exc)) from exc
         data = si.to_dict()
-        customer, method = data.get("customer"), data.get("payment_method")
-        # Either may come back expanded (an object) depending on the request.
-        customer = customer.get("id") if isinstance(customer, dict) else customer
-        method = method.get("id") if isinstance(method, dict) else method
         return MethodChangeState(
             setup_ref=str(si.id),
-            gateway_customer=customer,
+            gateway_customer=object_id(data.get("customer")),
             status=str(data.get("status")),
-            payment_method=method,
+            payment_method=object_id(data.get("payment_method")),
             client_secret=data.get("client_secret"),
         )
 

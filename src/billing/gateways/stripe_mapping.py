@@ -23,6 +23,13 @@ MERCHANT_KEY = "billing_merchant_id"
 CUSTOMER_KEY = "billing_customer_id"
 
 
+def object_id(value: Any) -> str | None:
+    """A referenced object's id: Stripe sends the id, or the object when it was expanded."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
 def payment_method_info(pm: dict[str, Any]) -> PaymentMethodInfo:
     kind = pm.get("type")
     if kind == "card":

@@ -19,6 +19,7 @@ from billing.jobs import JobContext
 from billing.kit.errors import NotFound, ValidationFailed
 from billing.models import Customer, PaymentMethod
 from billing.payments.attempts import SkipReason
+from billing.payments.card_setups import save_confirmed_card, use_for_subscriptions
 from billing.payments.gateway_registry import (
     GatewayNotConfigured,
     load_publishable_key,
@@ -32,7 +33,6 @@ from billing.payments.methods import (
 )
 from billing.payments.service import attempt_charge, record_result
 from billing.portal.sessions import Payer
-from billing.portal.setups import save_confirmed_card, use_for_subscriptions
 from billing.portal.views import attempt_by_gateway_ref, get_invoice, get_method
 
 CHOICES = frozenset({"saved", "pix", "boleto"})
@@ -237,7 +237,7 @@ async def complete_card(
 
     Safe to repeat (a reload, a second tab, the setup_intent.succeeded webhook before or
     after, or any of them at the same moment): a method already saved from this setup is
-    returned as it is (see ``portal/setups.py``)."""
+    returned as it is (see ``payments/card_setups.py``)."""
     setup = await _payers_setup(session, ctx, payer, setup_ref)
     if setup.status != "succeeded" or not setup.payment_method or not setup.gateway_customer:
         raise ValidationFailed("setup_intent", "the card has not been confirmed")

@@ -25,8 +25,15 @@ from billing.gateways import (
     InvalidToken,
     PaymentMethodDeclined,
 )
-from billing.gateways.stripe_mapping import ATTEMPT_KEY, CUSTOMER_KEY, MERCHANT_KEY, charge_result
+from billing.gateways.stripe_mapping import (
+    ATTEMPT_KEY,
+    CUSTOMER_KEY,
+    MERCHANT_KEY,
+    charge_result,
+    object_id,
+)
 from billing.models import Customer, PaymentAttempt, PaymentMethod
+from billing.payments.card_setups import save_confirmed_card
 
 GatewayGetter = Callable[[], Awaitable[Gateway | None]]
 
@@ -231,13 +238,6 @@ async def _report_method(ctx: HandlerContext, customer_ref: Any, pm_ref: Any) ->
     return f"payment method {pm_ref} reported for {customer.id}"
 
 
-def _ref(value: Any) -> str | None:
-    # Stripe sends ids, or objects when a request expanded them.
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
 async def _portal_payer(ctx: HandlerContext, setup: dict[str, Any]) -> Customer | None:
     """The payer a SetupIntent of ours was made for: our merchant and customer ids in its
     metadata (``StripeGateway.start_method_change``), this endpoint's merchant, and the
@@ -251,7 +251,7 @@ async def _portal_payer(ctx: HandlerContext, setup: dict[str, Any]) -> Customer 
     customer: Customer | None = await ctx.session.scalar(
         select(Customer).where(Customer.id == customer_id, Customer.merchant_id == ctx.merchant_id)
     )
-    ref = _ref(setup.get("customer"))
+    ref = object_id(setup.get("customer"))
     if customer is None or ref is None or customer.gateway_customer_ref != ref:
         return None
     return customer
@@ -261,13 +261,11 @@ async def _portal_payer(ctx: HandlerContext, setup: dict[str, Any]) -> Customer 
 async def setup_succeeded(ctx: HandlerContext) -> str | None:
     """A card a portal payer confirmed: saved here too, for when the browser closed before
     posting the completion; the portal's POST and this meet in ``save_confirmed_card``."""
-    from billing.portal.setups import save_confirmed_card
-
     setup = ctx.object
-    pm_ref = _ref(setup.get("payment_method"))
+    pm_ref = object_id(setup.get("payment_method"))
     payer = await _portal_payer(ctx, setup)
     if payer is None or pm_ref is None or setup.get("status", "succeeded") != "succeeded":
-        return await _report_method(ctx, _ref(setup.get("customer")), pm_ref)
+        return await _report_method(ctx, object_id(setup.get("customer")), pm_ref)
     assert payer.gateway_customer_ref is not None  # matched against the SetupIntent's
     rows = (
         await ctx.session.scalars(
