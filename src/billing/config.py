@@ -71,6 +71,9 @@ class Settings:
     stripe_js_url: str = STRIPE_JS_URL
     log_format: str = "auto"
     scheduler_interval: float = 5.0
+    # Database connections one process keeps; requests beyond it queue, first come first
+    # served (Runtime.request_slots), instead of opening and closing overflow connections.
+    db_pool_size: int = 20
 
     @property
     def embedded_queue(self) -> bool:
@@ -113,7 +116,17 @@ class Settings:
             stripe_js_url=_stripe_js_url(_env("BILLING_STRIPE_JS_URL", STRIPE_JS_URL)),
             log_format=_env("BILLING_LOG_FORMAT", "auto") or "auto",
             scheduler_interval=float(_env("BILLING_SCHEDULER_INTERVAL", "5") or 5),
+            db_pool_size=_positive_int("BILLING_DB_POOL_SIZE", 20),
         )
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = _env(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1")
+    return int(raw)
 
 
 def normalize_database_url(url: str) -> str:

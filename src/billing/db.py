@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -56,18 +57,44 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+# Connections beyond the pool for work outside the request gate (jobs, the webhook inbox).
+POOL_OVERFLOW = 10
+
+
+def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
+    """Requests take one of ``pool_size`` slots before a connection (Runtime.request_slots),
+    so they never wait inside the pool (which lets newcomers overtake waiters and opens
+    and closes overflow connections, a server process each on PostgreSQL)."""
+    in_memory = url.startswith("sqlite") and url.split(":///", 1)[-1] in ("", ":memory:")
+    if not in_memory:  # an in-memory SQLite database is one shared connection, no pool
+        kwargs.setdefault("pool_size", pool_size)
+        kwargs.setdefault("max_overflow", POOL_OVERFLOW)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
+        if not in_memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _drop_closed_connections(engine)
+    return engine
+
+
+def _drop_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection the server has closed (restart, idle timeout, terminated
+    backend) is replaced at checkout. asyncpg notices the closed socket by itself, so this
+    costs no round trip; SQLAlchemy's pre-ping would cost three per checkout (BEGIN, a
+    query, ROLLBACK), a third of a portal page's. A connection that dies silently still
+    fails its next statement, and the pool then discards it."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        is_closed = getattr(driver, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise DisconnectionError("the server closed this pooled connection")
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

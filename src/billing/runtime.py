@@ -5,6 +5,7 @@ The API, the arq worker and the CLI each build one Runtime; tests build their ow
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,15 @@ class Runtime:
     queue: InProcessQueue | None = None
     redis: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # One per pooled connection: a request waits here, in arrival order (asyncio's
+    # Semaphore is fair), not in the pool. Made lazily, on the loop that serves requests.
+    _request_slots: asyncio.Semaphore | None = None
+
+    @property
+    def request_slots(self) -> asyncio.Semaphore:
+        if self._request_slots is None:
+            self._request_slots = asyncio.Semaphore(self.settings.db_pool_size)
+        return self._request_slots
 
     @property
     def job_context(self) -> JobContext:
@@ -70,7 +80,7 @@ async def build_runtime(
 ) -> Runtime:
     """Builds the runtime; with no Redis configured, jobs run in an in-process queue."""
     load_tasks()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
     queue: InProcessQueue | None = None
     redis = None
     if dispatcher is None:

@@ -8,23 +8,27 @@ request or job (``await clock.sync(session)``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-@runtime_checkable
-class Clock(Protocol):
+class Clock(ABC):
+    """A base class, not a Protocol: Litestar checks every injected value with isinstance,
+    and isinstance on a runtime-checkable Protocol inspects each member, on every request."""
+
     simulated: bool
 
+    @abstractmethod
     def now(self) -> datetime: ...
 
+    @abstractmethod
     async def sync(self, session: AsyncSession) -> datetime: ...
 
 
-class SystemClock:
+class SystemClock(Clock):
     simulated = False
 
     def now(self) -> datetime:
@@ -34,7 +38,7 @@ class SystemClock:
         return self.now()
 
 
-class SimulatedClock:
+class SimulatedClock(Clock):
     """Starts at the real time the first time a deployment uses it, then moves only forward."""
 
     simulated = True
@@ -73,7 +77,7 @@ class SimulatedClock:
         return to
 
 
-class FixedClock:
+class FixedClock(Clock):
     """For unit tests: a clock you set by hand."""
 
     simulated = True
