@@ -319,17 +319,17 @@ async def _gateway_ref(runtime: Runtime, attempt_id: str) -> str:
 async def test_reading_pages_skip_the_transaction_on_postgresql(
     client: AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The overview only reads: on PostgreSQL it runs without BEGIN/COMMIT (two of its six
-    round trips); SQLite's read transaction is a local deferred BEGIN and stays."""
-    from billing.portal import views
+    """The overview only reads: on PostgreSQL it runs without BEGIN/COMMIT (two of its
+    four round trips); SQLite's read transaction is a local deferred BEGIN and stays."""
+    from billing.portal import pages
 
     world = await build_world(client, runtime)
     await open_portal(client, world)
     seen: list[bool] = []
-    real = views.overview
+    real = pages.read_overview
 
-    async def watched(session: Any, payer: Any, now: Any) -> Any:
-        page = await real(session, payer, now)
+    async def watched(session: Any, cookie: Any, now: Any) -> Any:
+        page = await real(session, cookie, now)
         raw = await (await session.connection()).get_raw_connection()
         driver = raw.driver_connection
         # asyncpg asks the protocol; aiosqlite mirrors sqlite3's flag.
@@ -337,7 +337,7 @@ async def test_reading_pages_skip_the_transaction_on_postgresql(
         seen.append(driver.is_in_transaction() if postgres else driver.in_transaction)
         return page
 
-    monkeypatch.setattr(views, "overview", watched)
+    monkeypatch.setattr(pages, "read_overview", watched)
     page = await client.get("/portal/")
     assert page.status_code == 200 and "Mensal" in page.text
     postgres = runtime.engine.dialect.name == "postgresql"

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlsplit
 
 from sqlalchemy import bindparam, select, update
@@ -152,7 +152,7 @@ async def check_link(session: AsyncSession, raw: str, *, now: datetime) -> tuple
                 PortalSession.redeemed_at,
                 PortalSession.link_expires_at,
                 PortalSession.locale,
-                *_FACE_COLUMNS,
+                *FACE_COLUMNS,
             )
             .join(Merchant, Merchant.id == PortalSession.merchant_id)
             .where(PortalSession.link_hash == hash_token(raw))
@@ -204,7 +204,7 @@ async def redeem_link(session: AsyncSession, raw: str, *, now: datetime) -> tupl
     raise PortalAccessError("link_used" if found is not None else "link_expired", 410)
 
 
-_FACE_COLUMNS = (
+FACE_COLUMNS = (
     Merchant.id,
     Merchant.name,
     Merchant.legal_name,
@@ -229,7 +229,7 @@ _AUTHENTICATE = (
         PortalSession.ended_at,
         Customer.name,
         Customer.email,
-        *_FACE_COLUMNS,
+        *FACE_COLUMNS,
     )
     .join(
         Customer,
@@ -241,9 +241,14 @@ _AUTHENTICATE = (
 )
 
 
+def looks_like_session(raw: str | None) -> TypeGuard[str]:
+    """Worth a lookup: our prefix and a sane length (anything else is refused unread)."""
+    return raw is not None and raw.startswith(SESSION_PREFIX) and len(raw) <= 100
+
+
 async def authenticate(session: AsyncSession, raw: str | None, *, now: datetime) -> Payer:
     """The payer of a live session cookie; one query for session, customer and merchant."""
-    if not raw or not raw.startswith(SESSION_PREFIX) or len(raw) > 100:
+    if not looks_like_session(raw):
         raise PortalAccessError("session", 401)
     # Every portal page runs this: Core rows through the connection, not the ORM's path.
     connection = await session.connection()

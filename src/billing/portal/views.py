@@ -11,20 +11,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from billing.collection.late_fees import LateFeePolicy
 from billing.gateways.declines import payer_message
 from billing.gateways.pix import qr_png
-from billing.invoices.repository import capped_for_consumer, invoice_views, late_fee_context
+from billing.invoices.repository import invoice_views, late_fee_context
 from billing.invoices.schemas import InvoiceOut
 from billing.invoices.state import COLLECTIBLE
 from billing.kit.errors import NotFound
-from billing.models import Customer, Invoice, PaymentAttempt, PaymentMethod, Plan, Subscription
+from billing.models import Invoice, PaymentAttempt, PaymentMethod, Plan, Subscription
 from billing.portal.sessions import Payer
 from billing.subscriptions.state import RENEWING
 
@@ -151,36 +149,6 @@ async def invoice_rows(
     return rows
 
 
-_LAST = aliased(PaymentAttempt)
-_LAST_NUMBER = (
-    select(func.max(PaymentAttempt.attempt_number))
-    .where(PaymentAttempt.invoice_id == Invoice.id)
-    .correlate(Invoice)
-    .scalar_subquery()
-)
-# The overview's installments in one query: the open invoices with the columns the amounts
-# need, the payer's business flag (consumer caps) and the latest attempt's outcome.
-_OPEN_INVOICES = (
-    select(
-        *Invoice.__table__.c,
-        Customer.is_business,
-        _LAST.status.label("last_status"),
-        _LAST.decline_code.label("last_decline_code"),
-        _LAST.failure_code.label("last_failure_code"),
-    )
-    .join(
-        Customer,
-        (Customer.id == Invoice.customer_id) & (Customer.merchant_id == Invoice.merchant_id),
-    )
-    .outerjoin(_LAST, (_LAST.invoice_id == Invoice.id) & (_LAST.attempt_number == _LAST_NUMBER))
-    .where(
-        Invoice.merchant_id == bindparam("merchant_id"),
-        Invoice.customer_id == bindparam("customer_id"),
-        Invoice.status.in_(sorted(COLLECTIBLE)),
-    )
-    .order_by(Invoice.due_at)
-)
-
 POLICY_TTL_SECONDS = 30.0
 _policies: dict[str, tuple[float, LateFeePolicy, str]] = {}
 
@@ -200,52 +168,6 @@ async def cached_late_fee_context(
         _policies.clear()  # bounded: a long-lived process serving many merchants
     _policies[merchant_id] = (now + POLICY_TTL_SECONDS, policy, tz)
     return policy, tz
-
-
-async def overview(session: AsyncSession, payer: Payer, now: datetime) -> Overview:
-    """The overview page in two queries (plus the session's): subscriptions with their
-    plans, and the open installments with their latest attempt."""
-    subs = await subscriptions_of(session, payer)
-    connection = await session.connection()
-    found = (
-        await connection.execute(
-            _OPEN_INVOICES,
-            {"merchant_id": payer.merchant_id, "customer_id": payer.customer_id},
-        )
-    ).all()
-    rows = []
-    if found:
-        policy, tz = await cached_late_fee_context(session, payer.merchant_id)
-        for r in found:
-            # The row carries the invoice's own column names: InvoiceOut.build reads it like
-            # the ORM object, so the amounts follow the one rule the API uses.
-            view = InvoiceOut.build(
-                cast(Invoice, r),
-                (),
-                now=now,
-                policy=capped_for_consumer(policy, r.currency, bool(r.is_business)),
-                tz=tz,
-            )
-            message = None
-            if r.last_status == "failed":
-                message = payer_message(r.last_decline_code or r.last_failure_code, payer.locale)
-            processing = r.last_status == "processing"
-            rows.append(InvoiceRow(view, display_status(view, now, processing), message))
-    overdue = [r for r in rows if r.display_status == "overdue"]
-    pending = [r for r in rows if r.display_status != "overdue"]
-    renewing = [s for s in subs if s.renewing and not s.cancel_at_period_end]
-    next_charge = min(renewing, key=lambda s: s.current_period_end, default=None)
-    currency = (
-        overdue[0].invoice.currency if overdue else (subs[0].plan.currency if subs else "BRL")
-    )
-    return Overview(
-        subscriptions=subs,
-        overdue=overdue,
-        open=pending,
-        due_today=sum(r.invoice.amount_due for r in overdue),
-        currency=currency,
-        next_charge=next_charge,
-    )
 
 
 async def all_invoices(session: AsyncSession, payer: Payer, now: datetime) -> list[InvoiceRow]:
