@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from billing.jobs import REGISTRY, JobCall, JobContext, periodic_sweeps
+from billing.jobs import REGISTRY, JobCall, JobContext, Periodic, periodic_sweeps
 
 log = structlog.get_logger("billing.queue")
 
@@ -54,6 +54,11 @@ class InlineDispatcher:
         return ran
 
 
+def _period(sweep: Periodic) -> float:
+    # A little under the period: a tick that wakes a few milliseconds early still runs it.
+    return sweep.every.total_seconds() * 0.99
+
+
 class InProcessQueue:
     """The embedded mode's queue: a few asyncio workers in the API process.
 
@@ -91,9 +96,16 @@ class InProcessQueue:
                 self.queue.task_done()
 
     async def _tick(self, interval: float) -> None:
+        """Each sweep at its own period, as arq's cron runs them (checked every
+        ``interval``): an hourly purge does not run every few seconds beside requests."""
+        last: dict[str, float] = {}
+        loop = asyncio.get_running_loop()
         while True:
-            for sweep in periodic_sweeps():
-                await self.dispatch([JobCall(sweep.name, f"sweep:{sweep.name}", {})])
+            now = loop.time()
+            due = [s for s in periodic_sweeps() if now - last.get(s.name, -1e18) >= _period(s)]
+            for sweep in due:
+                last[sweep.name] = now
+            await self.dispatch([JobCall(s.name, f"sweep:{s.name}", {}) for s in due])
             await asyncio.sleep(interval)
 
     def start(self, ctx: JobContext, *, tick_interval: float | None) -> None:
