@@ -31,6 +31,9 @@ NAMING_CONVENTION = {
 
 # Execution option marking a transaction that only reads.
 READ_ONLY = "billing_read_only"
+# SQLite: run without BEGIN, each statement on its own (the driver is in autocommit mode,
+# see _tune_sqlite): for pages that only read.
+NO_BEGIN = "billing_no_begin"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -115,7 +118,10 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         # Writers take the lock at BEGIN: SQLite's deferred read-to-write upgrade fails at once
         # under concurrency instead of waiting. Read-only work (GET requests) begins deferred
         # so readers run beside the writer (WAL).
-        if conn.get_execution_options().get(READ_ONLY):
+        options = conn.get_execution_options()
+        if options.get(NO_BEGIN):
+            return
+        if options.get(READ_ONLY):
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.db import READ_ONLY
+from billing.db import NO_BEGIN, READ_ONLY
 from billing.jobs import flush_after_commit
 from billing.kit.clock import Clock
 from billing.kit.errors import Unauthorized
@@ -43,10 +43,13 @@ async def provide_db_session(
         autocommit = False
         if request.method in ("GET", "HEAD"):
             options: dict[str, Any] = {READ_ONLY: True}
-            if request.route_handler.opt.get(AUTOCOMMIT_READS) and _postgres(runtime):
+            if request.route_handler.opt.get(AUTOCOMMIT_READS):
                 # Pages that only read, each query on its own snapshot: no BEGIN and COMMIT
-                # round trips (two of a page's six on PostgreSQL).
-                options["isolation_level"] = "AUTOCOMMIT"
+                # (round trips on PostgreSQL, hops to aiosqlite's thread on SQLite).
+                if _postgres(runtime):
+                    options["isolation_level"] = "AUTOCOMMIT"
+                else:
+                    options[NO_BEGIN] = True
                 autocommit = True
             await session.connection(execution_options=options)
         if clock.simulated:

@@ -155,7 +155,9 @@ _STATEMENT = _live_session(
             (Customer.id == Invoice.customer_id) & (Customer.merchant_id == Invoice.merchant_id),
         )
         .outerjoin(_LAST, (_LAST.invoice_id == Invoice.id) & (_LAST.attempt_number == _LAST_NUMBER))
-        .where(Invoice.status.in_(sorted(COLLECTIBLE))),
+        # Our own constants, written into the SQL: a bound IN list is expanded (the
+        # statement re-rendered) on every execution.
+        .where(Invoice.status.in_([literal_column(f"'{s}'") for s in sorted(COLLECTIBLE)])),
         Invoice.merchant_id,
         Invoice.customer_id,
     ),
