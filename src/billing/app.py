@@ -22,7 +22,13 @@ from billing.customers.controllers import CustomerController
 from billing.events.controllers import EventController
 from billing.health import healthz, metrics, readyz
 from billing.history.controllers import CustomerHistoryController
-from billing.http import get_runtime, provide_auth, provide_db_session, provide_merchant
+from billing.http import (
+    get_runtime,
+    provide_auth,
+    provide_db_reader,
+    provide_db_session,
+    provide_merchant,
+)
 from billing.idempotency.middleware import IdempotencyMiddleware
 from billing.invoices.controllers import InvoiceController
 from billing.kit.clock import Clock
@@ -110,6 +116,7 @@ def create_app(
         lifespan=[lifespan],
         dependencies={
             "db_session": Provide(provide_db_session),
+            "db_reader": Provide(provide_db_reader),
             "auth": Provide(provide_auth),
             "merchant": Provide(provide_merchant),
             "clock": Provide(_provide_clock, sync_to_thread=False),

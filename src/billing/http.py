@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from billing.db import NO_BEGIN, READ_ONLY
 from billing.jobs import flush_after_commit
@@ -63,6 +63,23 @@ async def provide_db_session(
             return  # nothing to commit, no job to hand on: closing returns the connection
         await session.commit()
         await flush_after_commit(session)
+
+
+async def provide_db_reader(
+    state: State, clock: NamedDependency[Clock]
+) -> AsyncGenerator[AsyncConnection, None]:
+    """A connection for a page that only reads, in plain SQL: no ORM session (its
+    bookkeeping costs more than such a page's one query) and no BEGIN/COMMIT."""
+    runtime = get_runtime(state)
+    async with runtime.request_slots, runtime.engine.connect() as connection:
+        if _postgres(runtime):
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            await connection.execution_options(**{NO_BEGIN: True})
+        if clock.simulated:
+            async with AsyncSession(bind=connection) as session:
+                await clock.sync(session)
+        yield connection
 
 
 async def provide_auth(

@@ -328,9 +328,9 @@ async def test_reading_pages_skip_the_transaction(
     seen: list[bool] = []
     real = pages.read_overview
 
-    async def watched(session: Any, cookie: Any, now: Any) -> Any:
-        page = await real(session, cookie, now)
-        raw = await (await session.connection()).get_raw_connection()
+    async def watched(connection: Any, cookie: Any, now: Any) -> Any:
+        page = await real(connection, cookie, now)
+        raw = await connection.get_raw_connection()
         driver = raw.driver_connection
         # asyncpg asks the protocol; aiosqlite mirrors sqlite3's flag.
         postgres = runtime.engine.dialect.name == "postgresql"

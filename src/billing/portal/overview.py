@@ -25,18 +25,20 @@ from sqlalchemy import (
     null,
     select,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from billing.collection.late_fees import LateFeePolicy
 from billing.gateways.declines import payer_message
-from billing.invoices.repository import capped_for_consumer
-from billing.invoices.schemas import InvoiceOut
+from billing.invoices.repository import capped_for_consumer, policy_from_json
+from billing.invoices.schemas import DEFAULT_TZ, InvoiceOut
 from billing.invoices.state import COLLECTIBLE
 from billing.kit.secrets import hash_token
 from billing.models import (
     Customer,
     Invoice,
     Merchant,
+    MerchantSettings,
     PaymentAttempt,
     Plan,
     PortalSession,
@@ -54,7 +56,6 @@ from billing.portal.views import (
     Overview,
     PlanFace,
     SubscriptionView,
-    cached_late_fee_context,
     display_status,
 )
 from billing.subscriptions.state import RENEWING
@@ -68,6 +69,7 @@ _PAYER = (
     Customer.name,
     Customer.email,
     *FACE_COLUMNS,
+    MerchantSettings.late_fees,  # read with the page: a policy change shows at once
 )
 _SUBSCRIPTION = (
     Subscription.id,
@@ -136,7 +138,8 @@ _LAST_NUMBER = (
 _STATEMENT = _live_session(
     select(*_columns("payer", 0))
     .select_from(Customer)
-    .join(Merchant, Merchant.id == Customer.merchant_id),
+    .join(Merchant, Merchant.id == Customer.merchant_id)
+    .outerjoin(MerchantSettings, MerchantSettings.merchant_id == Merchant.id),
     Customer.merchant_id,
     Customer.id,
 ).union_all(
@@ -167,12 +170,11 @@ _INSTALLMENT_AT = _SUB_AT + len(_SUBSCRIPTION)
 
 
 async def read_overview(
-    session: AsyncSession, session_raw: str | None, now: datetime
+    connection: AsyncConnection, session_raw: str | None, now: datetime
 ) -> tuple[Payer, Overview]:
     """The payer of a live session cookie and their overview, in one query."""
     if not looks_like_session(session_raw):
         raise PortalAccessError("session", 401)
-    connection = await session.connection()
     rows = (
         await connection.execute(_STATEMENT, {"session_hash": hash_token(session_raw), "now": now})
     ).all()
@@ -188,15 +190,16 @@ async def read_overview(
         return_url=p[5],
         customer_name=p[6],
         customer_email=p[7],
-        merchant=MerchantFace(*p[8:_SUB_AT]),
+        merchant=MerchantFace(*p[8 : _SUB_AT - 1]),
     )
+    policy = policy_from_json(p[_SUB_AT - 1])
     subs = sorted(
         (_subscription(r[_SUB_AT:_INSTALLMENT_AT]) for r in rows if r[0] == "subscription"),
         key=lambda s: s.id,
         reverse=True,
     )
     found = sorted((r for r in rows if r[0] == "installment"), key=lambda r: r.due_at)
-    return payer, await _overview(session, payer, subs, found, now)
+    return payer, _overview(payer, subs, found, policy, now)
 
 
 def _subscription(r: Sequence[Any]) -> SubscriptionView:
@@ -211,29 +214,28 @@ def _subscription(r: Sequence[Any]) -> SubscriptionView:
     )
 
 
-async def _overview(
-    session: AsyncSession,
+def _overview(
     payer: Payer,
     subs: list[SubscriptionView],
     found: list[Any],
+    policy: LateFeePolicy,
     now: datetime,
 ) -> Overview:
     rows = []
-    if found:
-        policy, tz = await cached_late_fee_context(session, payer.merchant_id)
-        for r in found:
-            view = InvoiceOut.build(
-                typing.cast(Invoice, r),
-                (),
-                now=now,
-                policy=capped_for_consumer(policy, r.currency, bool(r.is_business)),
-                tz=tz,
-            )
-            message = None
-            if r.last_status == "failed":
-                message = payer_message(r.last_decline_code or r.last_failure_code, payer.locale)
-            processing = r.last_status == "processing"
-            rows.append(InvoiceRow(view, display_status(view, now, processing), message))
+    tz = payer.merchant.timezone or DEFAULT_TZ
+    for r in found:
+        view = InvoiceOut.build(
+            typing.cast(Invoice, r),
+            (),
+            now=now,
+            policy=capped_for_consumer(policy, r.currency, bool(r.is_business)),
+            tz=tz,
+        )
+        message = None
+        if r.last_status == "failed":
+            message = payer_message(r.last_decline_code or r.last_failure_code, payer.locale)
+        processing = r.last_status == "processing"
+        rows.append(InvoiceRow(view, display_status(view, now, processing), message))
     overdue = [r for r in rows if r.display_status == "overdue"]
     pending = [r for r in rows if r.display_status != "overdue"]
     renewing = [s for s in subs if s.renewing and not s.cancel_at_period_end]

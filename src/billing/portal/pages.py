@@ -7,7 +7,7 @@ from litestar import get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from billing.http import AUTOCOMMIT_READS
 from billing.kit.clock import Clock
@@ -65,11 +65,11 @@ class PortalPages(PortalController):
 
     @get("/", opt=READS)
     async def overview(
-        self, request: AnyRequest, db_session: AsyncSession, clock: Clock
+        self, request: AnyRequest, db_reader: AsyncConnection, clock: Clock
     ) -> Template:
         # The busiest page checks the session in its own single query (no payer dependency).
         cookie = request.cookies.get(SESSION_COOKIE)
-        payer, page = await read_overview(db_session, cookie, clock.now())
+        payer, page = await read_overview(db_reader, cookie, clock.now())
         request.state.portal_payer = payer  # error pages keep the payer's brand and language
         return render(request, "overview.html.jinja", payer=payer, page=page)
 

@@ -7,7 +7,6 @@ are a 404, exactly like an id that does not exist.
 from __future__ import annotations
 
 import base64
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,10 +14,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing.collection.late_fees import LateFeePolicy
 from billing.gateways.declines import payer_message
 from billing.gateways.pix import qr_png
-from billing.invoices.repository import invoice_views, late_fee_context
+from billing.invoices.repository import invoice_views
 from billing.invoices.schemas import InvoiceOut
 from billing.invoices.state import COLLECTIBLE
 from billing.kit.errors import NotFound
@@ -147,27 +145,6 @@ async def invoice_rows(
             message = payer_message(attempt.decline_code or attempt.failure_code, payer.locale)
         rows.append(InvoiceRow(view, display_status(view, now, processing), message))
     return rows
-
-
-POLICY_TTL_SECONDS = 30.0
-_policies: dict[str, tuple[float, LateFeePolicy, str]] = {}
-
-
-async def cached_late_fee_context(
-    session: AsyncSession, merchant_id: str
-) -> tuple[LateFeePolicy, str]:
-    """The merchant's late-fee policy, read at most every 30 s per process: it changes
-    rarely, and every overview needs it. Expiry uses the process's monotonic time, not the
-    business clock (a simulated month must not keep a policy forever)."""
-    now = time.monotonic()
-    hit = _policies.get(merchant_id)
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2]
-    policy, tz = await late_fee_context(session, merchant_id)
-    if len(_policies) > 10_000:
-        _policies.clear()  # bounded: a long-lived process serving many merchants
-    _policies[merchant_id] = (now + POLICY_TTL_SECONDS, policy, tz)
-    return policy, tz
 
 
 async def all_invoices(session: AsyncSession, payer: Payer, now: datetime) -> list[InvoiceRow]:
