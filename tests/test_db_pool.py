@@ -13,14 +13,22 @@ from sqlalchemy import event, text
 from billing.config import Settings
 from billing.db import make_engine
 from billing.runtime import Runtime
-from tests.conftest import Database, _pg_admin, app_client, make_runtime
+from tests.conftest import (
+    PG_ADMIN_URL,
+    Database,
+    _pg_admin,
+    app_client,
+    make_runtime,
+    require_postgres,
+)
 from tests.portal.portal_world import build_world, open_portal
 
 
-async def test_a_connection_the_server_closed_is_replaced(database: Database) -> None:
-    if database.backend != "postgres":
-        pytest.skip("only a server can close a connection under us")
-    engine = make_engine(database.url, pool_size=1)
+async def test_a_connection_the_server_closed_is_replaced() -> None:
+    """(PostgreSQL: only a server can close a connection under us.)"""
+    require_postgres()
+    url = PG_ADMIN_URL.replace("postgresql://", "postgresql+asyncpg://") + "/postgres"
+    engine = make_engine(url, pool_size=1)
     try:
         async with engine.connect() as conn:
             first = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
