@@ -243,6 +243,9 @@ def main() -> None:
         "--rate", type=float, default=None, help="open loop: requests started per second"
     )
     parser.add_argument("--generator", choices=("aiohttp", "wrk"), default="aiohttp")
+    parser.add_argument(
+        "--pool-size", type=int, default=None, help="BILLING_DB_POOL_SIZE of each server process"
+    )
     args = parser.parse_args()
     if args.generator == "wrk" and args.rate:
         parser.error("wrk runs a closed loop; --rate needs the aiohttp generator")
@@ -261,6 +264,8 @@ def main() -> None:
         BILLING_BASE_URL=base,
         BILLING_LOG_FORMAT="json",
     )
+    if args.pool_size:
+        env["BILLING_DB_POOL_SIZE"] = str(args.pool_size)
     server = None
     try:
         subprocess.run([BIN / "billing", "migrate"], env=env, check=True, capture_output=True)
@@ -315,6 +320,7 @@ def main() -> None:
                     "backend": args.backend,
                     "sessions": args.sessions,
                     "workers": args.workers,
+                    "pool_size": args.pool_size or "default",
                     "mode": f"open loop, {args.rate:g}/s" if args.rate else "closed loop",
                     "generator": args.generator,
                     **result,

@@ -3,9 +3,12 @@ the payer's own, and only while the session lives."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
+import aiosqlite
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import event
 
@@ -71,22 +74,76 @@ async def test_overview_refused_once_the_session_expires(
     assert (await client.get("/portal/invoices")).status_code == 401
 
 
-async def test_overview_is_one_round_trip(client: AsyncClient, runtime: Runtime) -> None:
+async def test_overview_is_one_round_trip(
+    client: AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Session, payer, subscriptions and installments in one statement, and nothing else
-    (no BEGIN: a single statement reads one consistent snapshot on its own)."""
+    (no BEGIN: a single statement reads one consistent snapshot on its own), as the
+    database driver sees it. On SQLite, where every driver call is a hop to the
+    connection's thread, that statement is one hop, and returning the connection (its
+    rollback) the only other."""
     world = await build_world(client, runtime)
     await open_portal(client, world)
-    assert (await client.get("/portal/")).status_code == 200  # the late-fee policy is cached
-    statements: list[str] = []
+    queries: list[str] = []
+    hops: list[str] = []
 
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement.split()[0].upper())
+    def logged(record: Any) -> None:
+        queries.append(record.query.split()[0].upper())
 
+    def watch(dbapi_connection: Any, *_: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if hasattr(driver, "add_query_logger"):  # asyncpg
+            driver.add_query_logger(logged)
+
+    real_hop = aiosqlite.Connection._execute
+
+    async def hop(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(fn, "__name__", repr(fn)))
+        return await real_hop(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", hop)
     engine = runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", seen)
+    event.listen(engine, "checkout", watch)
     try:
         page = await client.get("/portal/")
+        await asyncio.sleep(0.05)  # asyncpg calls its query loggers soon after
     finally:
-        event.remove(engine, "before_cursor_execute", seen)
+        event.remove(engine, "checkout", watch)
     assert page.status_code == 200 and world.invoice_id in page.text
-    assert statements == ["SELECT"]
+    if runtime.engine.dialect.name == "postgresql":
+        assert queries == ["SELECT"]
+    else:
+        assert hops == ["_execute_fetchall", "rollback"]
+
+
+async def test_one_hop_rows_read_like_sqlalchemys(client: AsyncClient, runtime: Runtime) -> None:
+    """The one-hop read converts every value as SQLAlchemy would: aware datetimes,
+    booleans, JSON as dicts, integers; on both databases, row for row."""
+    from sqlalchemy import select
+
+    from billing.kit.one_hop_read import OneHopRead
+    from billing.models import PortalSession
+    from billing.portal.overview import _STATEMENT
+
+    world = await build_world(client, runtime)
+    await client.patch(
+        "/v1/merchant", json={"address": {"city": "São Paulo"}}, headers=world.merchant.headers
+    )
+    days_later(runtime, 10)
+    await open_portal(client, world)
+    async with runtime.engine.connect() as conn:
+        hashed = (
+            await conn.execute(
+                select(PortalSession.session_hash).where(PortalSession.session_hash.is_not(None))
+            )
+        ).scalar_one()
+        params = {"session_hash": hashed, "now": runtime.clock.now()}
+        expected = [tuple(r) for r in (await conn.execute(_STATEMENT, params)).all()]
+    async with runtime.engine.connect() as conn:
+        got = [tuple(r) for r in await OneHopRead(_STATEMENT).rows(conn, params)]
+    assert [r[0] for r in got] == ["payer", "subscription", "installment"]
+    assert got == expected
+    for mine, theirs in zip(got, expected, strict=True):
+        assert [type(v) for v in mine] == [type(v) for v in theirs]
+    assert any(isinstance(v, dict) and v.get("city") == "São Paulo" for v in got[0])
+    assert all(v.tzinfo is not None for r in got for v in r if hasattr(v, "tzinfo"))

@@ -33,6 +33,7 @@ from billing.gateways.declines import payer_message
 from billing.invoices.repository import capped_for_consumer, policy_from_json
 from billing.invoices.schemas import DEFAULT_TZ, InvoiceOut
 from billing.invoices.state import COLLECTIBLE
+from billing.kit.one_hop_read import OneHopRead
 from billing.kit.secrets import hash_token
 from billing.models import (
     Customer,
@@ -165,6 +166,7 @@ _STATEMENT = _live_session(
         Invoice.customer_id,
     ),
 )
+_READ = OneHopRead(_STATEMENT)
 _SUB_AT = 1 + len(_PAYER)
 _INSTALLMENT_AT = _SUB_AT + len(_SUBSCRIPTION)
 
@@ -175,9 +177,7 @@ async def read_overview(
     """The payer of a live session cookie and their overview, in one query."""
     if not looks_like_session(session_raw):
         raise PortalAccessError("session", 401)
-    rows = (
-        await connection.execute(_STATEMENT, {"session_hash": hash_token(session_raw), "now": now})
-    ).all()
+    rows = await _READ.rows(connection, {"session_hash": hash_token(session_raw), "now": now})
     payer_rows = [r for r in rows if r[0] == "payer"]
     if not payer_rows:
         raise PortalAccessError("session", 401)
