@@ -10,7 +10,6 @@ own merchant and customer: another payer's rows cannot appear.
 from __future__ import annotations
 
 import typing
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,13 +52,13 @@ from billing.portal.sessions import (
     looks_like_session,
 )
 from billing.portal.views import (
+    SUBSCRIPTION_COLUMNS,
     InvoiceRow,
     Overview,
-    PlanFace,
     SubscriptionView,
     display_status,
+    subscription_view,
 )
-from billing.subscriptions.state import RENEWING
 
 _PAYER = (
     PortalSession.id,
@@ -72,19 +71,7 @@ _PAYER = (
     *FACE_COLUMNS,
     MerchantSettings.late_fees,  # read with the page: a policy change shows at once
 )
-_SUBSCRIPTION = (
-    Subscription.id,
-    Subscription.status,
-    Subscription.current_period_start,
-    Subscription.current_period_end,
-    Subscription.cancel_at_period_end,
-    Plan.id,
-    Plan.name,
-    Plan.amount,
-    Plan.currency,
-    Plan.interval,
-    Plan.interval_count,
-)
+_SUBSCRIPTION = SUBSCRIPTION_COLUMNS
 _LAST = aliased(PaymentAttempt)
 _INSTALLMENT = (
     *Invoice.__table__.c,
@@ -194,24 +181,12 @@ async def read_overview(
     )
     policy = policy_from_json(p[_SUB_AT - 1])
     subs = sorted(
-        (_subscription(r[_SUB_AT:_INSTALLMENT_AT]) for r in rows if r[0] == "subscription"),
+        (subscription_view(r[_SUB_AT:_INSTALLMENT_AT]) for r in rows if r[0] == "subscription"),
         key=lambda s: s.id,
         reverse=True,
     )
     found = sorted((r for r in rows if r[0] == "installment"), key=lambda r: r.due_at)
     return payer, _overview(payer, subs, found, policy, now)
-
-
-def _subscription(r: Sequence[Any]) -> SubscriptionView:
-    return SubscriptionView(
-        id=r[0],
-        status=r[1],
-        plan=PlanFace(r[5], r[6], r[7], r[8], r[9], r[10]),
-        current_period_start=r[2],
-        current_period_end=r[3],
-        cancel_at_period_end=r[4],
-        renewing=r[1] in RENEWING,
-    )
 
 
 def _overview(

@@ -10,6 +10,7 @@ import base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -74,20 +75,37 @@ def display_status(view: InvoiceOut, now: datetime, processing: bool = False) ->
     return view.status
 
 
-_SUBSCRIPTIONS = (
-    select(
-        Subscription.id,
-        Subscription.status,
-        Subscription.current_period_start,
-        Subscription.current_period_end,
-        Subscription.cancel_at_period_end,
-        Plan.id,
-        Plan.name,
-        Plan.amount,
-        Plan.currency,
-        Plan.interval,
-        Plan.interval_count,
+# What the pages show of a subscription and its plan (also a section of the overview's
+# one statement, portal/overview.py), and the view built from such a row.
+SUBSCRIPTION_COLUMNS = (
+    Subscription.id,
+    Subscription.status,
+    Subscription.current_period_start,
+    Subscription.current_period_end,
+    Subscription.cancel_at_period_end,
+    Plan.id,
+    Plan.name,
+    Plan.amount,
+    Plan.currency,
+    Plan.interval,
+    Plan.interval_count,
+)
+
+
+def subscription_view(r: Sequence[Any]) -> SubscriptionView:
+    return SubscriptionView(
+        id=r[0],
+        status=r[1],
+        plan=PlanFace(r[5], r[6], r[7], r[8], r[9], r[10]),
+        current_period_start=r[2],
+        current_period_end=r[3],
+        cancel_at_period_end=r[4],
+        renewing=r[1] in RENEWING,
     )
+
+
+_SUBSCRIPTIONS = (
+    select(*SUBSCRIPTION_COLUMNS)
     .join(Plan, Plan.id == Subscription.plan_id)
     .where(
         Subscription.merchant_id == bindparam("merchant_id"),
@@ -103,18 +121,7 @@ async def subscriptions_of(session: AsyncSession, payer: Payer) -> list[Subscrip
     rows = await connection.execute(
         _SUBSCRIPTIONS, {"merchant_id": payer.merchant_id, "customer_id": payer.customer_id}
     )
-    return [
-        SubscriptionView(
-            id=r[0],
-            status=r[1],
-            plan=PlanFace(r[5], r[6], r[7], r[8], r[9], r[10]),
-            current_period_start=r[2],
-            current_period_end=r[3],
-            cancel_at_period_end=r[4],
-            renewing=r[1] in RENEWING,
-        )
-        for r in rows.all()
-    ]
+    return [subscription_view(r) for r in rows.all()]
 
 
 async def _last_attempts(
