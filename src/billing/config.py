@@ -61,6 +61,8 @@ class Settings:
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_from: str = "billing@localhost"
+    # Without SMTP: a folder e-mails are written to as .eml files (the quick start's).
+    email_outbox: Path | None = None
     gateway: str = "sandbox"
     stripe_api_base: str | None = None
     # A deployment-wide Stripe endpoint secret, accepted besides each merchant's own.
@@ -109,6 +111,7 @@ class Settings:
             smtp_username=_env("BILLING_SMTP_USERNAME"),
             smtp_password=_env("BILLING_SMTP_PASSWORD"),
             smtp_from=_env("BILLING_SMTP_FROM", "billing@localhost") or "billing@localhost",
+            email_outbox=_folder("BILLING_EMAIL_OUTBOX"),
             gateway=gateway,
             stripe_api_base=_env("BILLING_STRIPE_API_BASE"),
             stripe_webhook_secret=_env("BILLING_STRIPE_WEBHOOK_SECRET"),
@@ -118,6 +121,11 @@ class Settings:
             scheduler_interval=float(_env("BILLING_SCHEDULER_INTERVAL", "5") or 5),
             db_pool_size=_positive_int("BILLING_DB_POOL_SIZE", 20),
         )
+
+
+def _folder(name: str) -> Path | None:
+    raw = _env(name)
+    return Path(raw).resolve() if raw else None
 
 
 def _positive_int(name: str, default: int) -> int:

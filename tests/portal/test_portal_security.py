@@ -4,6 +4,7 @@ between payers; the login-link rate limit."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ from sqlalchemy import text
 
 from billing.kit.clock import FixedClock
 from billing.runtime import Runtime
-from tests.conftest import app_client
+from tests.conftest import Database, app_client, make_runtime
 from tests.portal.portal_world import build_world, csrf_of, enter, open_portal
 
 
@@ -282,3 +283,37 @@ async def test_login_link_arrives_and_opens_the_portal(
             assert (await fresh.get("/portal/")).status_code == 200
     finally:
         login.send_login_email = original
+
+
+async def test_login_link_in_the_outbox_opens_the_portal(
+    database: Database, clock: FixedClock, tmp_path: Path
+) -> None:
+    """The quick start has no mail server: the login e-mail is an .eml in the outbox, and
+    its link works."""
+    import email
+    from email import policy
+    from email.message import EmailMessage
+
+    runtime = await make_runtime(database, clock, email_outbox=tmp_path / "outbox")
+    try:
+        async with app_client(runtime) as api:
+            world = await build_world(api, runtime)
+        async with _client_at(runtime, _random_ip()) as fresh:
+            csrf = await _login_form(fresh, world.merchant.id)
+            await fresh.post(
+                f"/portal/{world.merchant.id}/login",
+                data={"csrf_token": csrf, "email": world.email},
+            )
+            (path,) = (tmp_path / "outbox").glob("*.eml")
+            message = email.message_from_bytes(
+                path.read_bytes(), _class=EmailMessage, policy=policy.default
+            )
+            assert message["To"] == world.email
+            body = message.get_body(("plain",))
+            assert body is not None
+            link = next(w for w in body.get_content().split() if "/portal/s/" in w)
+            entered = await enter(fresh, link.removeprefix("http://testserver.local"))
+            assert entered.status_code == 303
+            assert (await fresh.get("/portal/")).status_code == 200
+    finally:
+        await runtime.close()

@@ -35,7 +35,7 @@ from billing.models import (
     PaymentPromise,
 )
 from billing.notifications import MessageTooLong, render
-from billing.notifications.channels import DeliveryFailed, EmailSender, HttpMessageSender
+from billing.notifications.channels import DeliveryFailed, HttpMessageSender, email_sender
 
 LEASE = timedelta(minutes=10)
 RETRY_IMMINENT = timedelta(hours=1)
@@ -215,15 +215,9 @@ async def send(claim: Claim, settings: Settings) -> str | None:
     """Between the transactions: hand the message to its channel. Raises DeliveryFailed."""
     key = f"collection-{claim.message_id}"
     if claim.channel == "email":
-        if not settings.smtp_host:
+        sender = email_sender(settings)
+        if sender is None:
             raise DeliveryFailed("e-mail is not configured (BILLING_SMTP_HOST)", retryable=False)
-        sender = EmailSender(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_username,
-            settings.smtp_password,
-            settings.smtp_from,
-        )
         domain = settings.smtp_from.rpartition("@")[2] or "localhost"
         return await sender.send(
             claim.recipient,

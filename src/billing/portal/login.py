@@ -15,7 +15,7 @@ from billing.invoices.repository import invoice_views
 from billing.kit.secrets import hash_token
 from billing.models import Customer, Invoice, Merchant, PortalLoginAttempt
 from billing.notifications import MessageContext, render
-from billing.notifications.channels import DeliveryFailed, EmailSender
+from billing.notifications.channels import DeliveryFailed, email_sender
 from billing.portal.i18n import portal_locale, translator
 from billing.portal.sessions import EMAIL_LINK_TTL, create_session
 
@@ -174,17 +174,11 @@ async def _compose(
 
 
 async def send_login_email(settings: Settings, email: LoginEmail) -> None:
-    """Sent after the response; without SMTP configured the link goes to the log."""
-    if not settings.smtp_host:
+    """Sent after the response; with no e-mail configured the link goes to the log."""
+    sender = email_sender(settings)
+    if sender is None:
         log.info("portal_login_link", to=email.to, text=email.text)
         return
-    sender = EmailSender(
-        settings.smtp_host,
-        settings.smtp_port,
-        settings.smtp_username,
-        settings.smtp_password,
-        settings.smtp_from,
-    )
     try:
         await sender.send(email.to, email.subject, email.text, email.html)
     except DeliveryFailed as exc:

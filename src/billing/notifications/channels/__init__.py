@@ -7,7 +7,7 @@ from billing.notifications.channels.base import (
     DeliveryReceipt,
     OutgoingMessage,
 )
-from billing.notifications.channels.email import EmailSender
+from billing.notifications.channels.email import EmailSender, OutboxSender, email_sender
 from billing.notifications.channels.http_provider import HttpMessageSender
 
 __all__ = [
@@ -17,5 +17,7 @@ __all__ = [
     "DeliveryReceipt",
     "EmailSender",
     "HttpMessageSender",
+    "OutboxSender",
     "OutgoingMessage",
+    "email_sender",
 ]

@@ -1,4 +1,5 @@
-"""E-mail over SMTP (aiosmtplib), multipart/alternative text + HTML."""
+"""E-mail over SMTP (aiosmtplib), multipart/alternative text + HTML; or, for trying the
+service out without a mail server, into an outbox folder of .eml files."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import re
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
+from pathlib import Path
 
 import aiosmtplib
 
+from billing.config import Settings
 from billing.notifications.channels.base import (
     ChannelName,
     DeliveryFailed,
@@ -16,7 +19,7 @@ from billing.notifications.channels.base import (
     OutgoingMessage,
 )
 
-__all__ = ["EmailSender"]
+__all__ = ["EmailSender", "OutboxSender", "email_sender"]
 
 # RFC 5322 id-left: keep it to characters every MTA accepts.
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
@@ -131,3 +134,52 @@ class EmailSender:
             message_id=message_id,
         )
         return DeliveryReceipt(channel=self.name, to=message.to, provider_message_id=sent)
+
+
+class OutboxSender(EmailSender):
+    """Writes each message to ``folder`` as an .eml file any mail client opens, instead of
+    sending it: for the embedded quick start (BILLING_EMAIL_OUTBOX), not for payers."""
+
+    def __init__(self, folder: Path, from_addr: str) -> None:
+        super().__init__("outbox", 0, None, None, from_addr)
+        self.folder = folder
+
+    async def send(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        message_id: str | None = None,
+        sent_at: datetime | None = None,
+    ) -> str:
+        msg = self.build(to, subject, text, html, headers, message_id=message_id, sent_at=sent_at)
+        sent_id = str(msg["Message-ID"])
+        # Named by the Message-ID: a retried send of one message rewrites the same file.
+        name = _UNSAFE_ID.sub("-", sent_id.strip("<>")) + ".eml"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = self.folder / f".{name}.tmp"
+            partial.write_bytes(msg.as_bytes())
+            partial.replace(self.folder / name)  # readers never see half a message
+        except OSError as exc:
+            raise DeliveryFailed(f"outbox {self.folder}: {exc}", retryable=True) from exc
+        return sent_id
+
+
+def email_sender(settings: Settings) -> EmailSender | None:
+    """SMTP when BILLING_SMTP_HOST is set, else the outbox folder when BILLING_EMAIL_OUTBOX
+    is, else none: e-mail is then not configured and messages fail visibly."""
+    if settings.smtp_host:
+        return EmailSender(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_username,
+            settings.smtp_password,
+            settings.smtp_from,
+        )
+    if settings.email_outbox is not None:
+        return OutboxSender(settings.email_outbox, settings.smtp_from)
+    return None
