@@ -89,3 +89,37 @@ def test_pool_size_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("BILLING_DB_POOL_SIZE", "lots")
     with pytest.raises(ValueError, match="BILLING_DB_POOL_SIZE"):
         Settings.from_env()
+
+
+async def test_writes_waiting_on_a_slow_gateway_do_not_hold_up_pages(
+    database: Database, clock: Any
+) -> None:
+    """Four card attachments stuck on a slow gateway, on a pool of two: the payer's page
+    is still served first (writes do not take the reading slots)."""
+    runtime: Runtime = await make_runtime(database, clock, db_pool_size=2)
+    try:
+        async with app_client(runtime) as client:
+            world = await build_world(client, runtime)
+            await open_portal(client, world)
+            runtime.extra["sandbox_latency"] = 1.0  # every gateway call from now on
+            finished: list[str] = []
+
+            async def attach() -> None:
+                answer = await client.post(
+                    f"/v1/customers/{world.customer_id}/payment_methods",
+                    json={"token": "pm_card_visa"},
+                    headers=world.merchant.headers,
+                )
+                assert answer.status_code == 201, answer.text
+                finished.append("attach")
+
+            async def page() -> None:
+                await asyncio.sleep(0.1)  # the attachments are all waiting by now
+                answer = await client.get("/portal/")
+                assert answer.status_code == 200
+                finished.append("page")
+
+            await asyncio.gather(*(attach() for _ in range(4)), page())
+        assert finished[0] == "page" and finished.count("attach") == 4
+    finally:
+        await runtime.close()

@@ -73,8 +73,8 @@ class Settings:
     stripe_js_url: str = STRIPE_JS_URL
     log_format: str = "auto"
     scheduler_interval: float = 5.0
-    # Database connections one process keeps; requests beyond it queue, first come first
-    # served (Runtime.request_slots), instead of opening and closing overflow connections.
+    # Database connections one process keeps; reading requests beyond it queue, first come
+    # first served (Runtime.request_slots), instead of opening and closing overflow ones.
     db_pool_size: int = 20
 
     @property

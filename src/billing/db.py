@@ -60,14 +60,15 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-# Connections beyond the pool for work outside the request gate (jobs, the webhook inbox).
+# Connections beyond the pool for work outside the reading gate (writes, jobs, the inbox).
 POOL_OVERFLOW = 10
 
 
 def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
-    """Requests take one of ``pool_size`` slots before a connection (Runtime.request_slots),
-    so they never wait inside the pool (which lets newcomers overtake waiters and opens
-    and closes overflow connections, a server process each on PostgreSQL)."""
+    """Reading requests take one of ``pool_size`` slots before a connection
+    (Runtime.request_slots), so they never wait inside the pool (which lets newcomers
+    overtake waiters and opens and closes overflow connections, a server process each on
+    PostgreSQL); writes, jobs and the webhook inbox share the pool and its overflow."""
     in_memory = url.startswith("sqlite") and url.split(":///", 1)[-1] in ("", ":memory:")
     if not in_memory:  # an in-memory SQLite database is one shared connection, no pool
         kwargs.setdefault("pool_size", pool_size)

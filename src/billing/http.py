@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -39,9 +40,15 @@ async def provide_db_session(
     It takes the clock (which it syncs) so that Litestar resolves the two one after the
     other: dependencies resolved side by side cost a task group per request."""
     runtime = get_runtime(state)
-    async with runtime.request_slots, runtime.session_factory() as session:
+    reading = request.method in ("GET", "HEAD")
+    # Reads keep their connection to the end and queue for a slot in arrival order. Writes
+    # go straight to the pool: a payment commits its attempt and gives the connection back
+    # while it waits on the gateway, and a slot held meanwhile would make every page wait
+    # behind a slow gateway.
+    slot = runtime.request_slots if reading else contextlib.nullcontext()
+    async with slot, runtime.session_factory() as session:
         autocommit = False
-        if request.method in ("GET", "HEAD"):
+        if reading:
             options: dict[str, Any] = {READ_ONLY: True}
             if request.route_handler.opt.get(AUTOCOMMIT_READS):
                 # Pages that only read, each query on its own snapshot: no BEGIN and COMMIT
