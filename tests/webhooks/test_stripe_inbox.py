@@ -8,6 +8,7 @@ import time
 import httpx
 from sqlalchemy import func, select
 
+from billing.db import NO_BEGIN
 from billing.models import Event, GatewayEvent, Invoice, PaymentAttempt
 from billing.queue import InlineDispatcher
 from billing.runtime import Runtime
@@ -273,3 +274,49 @@ async def test_one_failing_event_does_not_hold_back_its_batch(
             .where(Event.merchant_id == merchant.id, Event.type == "invoice.paid")
         )
     assert invoice is not None and invoice.status == "paid" and paid == 1
+
+
+async def test_an_event_waiting_on_the_gateway_does_not_hold_back_its_batch(
+    client: httpx.AsyncClient, runtime: Runtime, merchant: MerchantAccount
+) -> None:
+    """A failed-payment event makes its handler ask the gateway (slow here); the success
+    beside it in the same batch is committed while that call is still out."""
+    from billing.webhooks.processing import process_due
+
+    await configure_stripe(runtime, merchant.id)
+    runtime.extra["sandbox_latency"] = 0.6  # this merchant's gateway is built after this
+    asking = await open_installment(runtime, merchant.id, gateway_customer="cus_sandbox_x")
+    paying = await open_installment(runtime, merchant.id)
+    events = (
+        intent_event(
+            "payment_intent.payment_failed", key=asking.key, status="requires_payment_method"
+        ),
+        intent_event("payment_intent.succeeded", key=paying.key, status="succeeded"),
+    )
+    ids = []
+    for event in events:
+        body, headers = signed(event)
+        answer = await client.post(f"/webhooks/stripe/{merchant.id}", content=body, headers=headers)
+        ids.append(answer.json()["id"])
+    assert isinstance(runtime.dispatcher, InlineDispatcher)
+    runtime.dispatcher.pending.clear()  # the batch path, not the per-event jobs
+    work = asyncio.create_task(process_due(runtime.job_context, ids=ids))
+    seen_while_paid: str | None = None
+    while not work.done():
+        # A reader that takes no write lock (SQLite: no BEGIN IMMEDIATE), like a page.
+        async with runtime.engine.connect() as conn:
+            await conn.execution_options(**{NO_BEGIN: True})
+            status = await conn.scalar(
+                select(Invoice.status).where(Invoice.id == paying.invoice_id)
+            )
+            asking_status = await conn.scalar(
+                select(GatewayEvent.status).where(GatewayEvent.id == ids[0])
+            )
+        if status == "paid":
+            seen_while_paid = asking_status
+            break
+        await asyncio.sleep(0.02)
+    assert await work == 2
+    assert seen_while_paid == "received"  # paid while the other still waited on the gateway
+    [asked] = await _inbox_rows(runtime, events[0]["id"])
+    assert asked.status == "processed"

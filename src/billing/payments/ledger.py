@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from billing.db import NO_BEGIN
 from billing.gateways.ledger import JSONObject
 from billing.models import SandboxEntry
 
@@ -50,12 +51,13 @@ class DbLedger:
 
     async def get(self, key: str) -> JSONObject | None:
         query = select(_TABLE.c.value).where(_TABLE.c.key == key)
-        if self._postgres:
-            async with self._engine.connect() as conn:
-                value = await conn.scalar(query)
-        else:
-            async with self._engine.begin() as conn:
-                value = await conn.scalar(query)
+        async with self._engine.connect() as conn:
+            if not self._postgres:
+                # One SELECT, atomic on its own: without BEGIN IMMEDIATE it needs no write
+                # lock, so a gateway read from inside one of our write transactions (a
+                # webhook handler's) does not wait on that very transaction's lock.
+                await conn.execution_options(**{NO_BEGIN: True})
+            value = await conn.scalar(query)
         return dict(value) if value is not None else None
 
     async def put(self, key: str, value: JSONObject) -> None:

@@ -56,6 +56,16 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext], Awaitable[str | None]]
 HANDLERS: dict[str, Handler] = {}
+# Event types whose handler may call the gateway (an HTTP round trip): the inbox applies
+# them one per transaction, outside the batch (webhooks/processing.py).
+ASKS_GATEWAY = frozenset(
+    {
+        "payment_intent.payment_failed",
+        "payment_intent.requires_action",
+        "payment_intent.processing",
+        "setup_intent.succeeded",
+    }
+)
 
 
 def handles(*types: str) -> Callable[[Handler], Handler]:

@@ -8,6 +8,7 @@ savepoint (see ``process_due``) so the rest of its batch still applies.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import traceback
 from datetime import datetime, timedelta
@@ -20,11 +21,12 @@ from billing.db import is_postgres, unit_of_work
 from billing.gateways import Gateway
 from billing.jobs import PENDING_KEY, JobContext
 from billing.models import GatewayEvent
-from billing.webhooks.handlers import HANDLERS, GatewayGetter, HandlerContext
+from billing.webhooks.handlers import ASKS_GATEWAY, HANDLERS, GatewayGetter, HandlerContext
 from billing.webhooks.succeeded import apply_succeeded_intents
 
 log = structlog.get_logger("billing.webhooks.inbox")
 
+GATEWAY_READERS_AT_ONCE = 8
 MAX_ATTEMPTS = 15  # about a day and a half of retries, then an operator's retry
 FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=6)
@@ -70,16 +72,40 @@ async def process_due(ctx: JobContext, *, ids: list[str] | None = None, limit: i
     fails, that transaction is rolled back and the batch runs again with one savepoint per
     event, so the failure is recorded on its row and the other events still apply.
     """
-    if ids is None or len(ids) > 1:
-        try:
-            return await _process_batch(ctx, ids=ids, limit=limit, isolate=False)
-        except _HandlerFailed:
-            pass
-    return await _process_batch(ctx, ids=ids, limit=limit, isolate=True)
+    if ids is not None and len(ids) == 1:
+        return await _process_batch(ctx, ids=ids, limit=limit, isolate=True)
+    try:
+        handled = await _process_batch(ctx, ids=ids, limit=limit, isolate=False, fast_only=True)
+    except _HandlerFailed:
+        handled = await _process_batch(ctx, ids=ids, limit=limit, isolate=True, fast_only=True)
+    return handled + await _process_gateway_readers(ctx, ids=ids, limit=limit)
+
+
+async def _process_gateway_readers(ctx: JobContext, *, ids: list[str] | None, limit: int) -> int:
+    """The due events whose handler may ask the gateway, each in a transaction of its own,
+    a few at once (one at a time on SQLite, whose writers take turns anyway)."""
+    async with ctx.session_factory() as session:
+        await ctx.clock.sync(session)
+        query = select(GatewayEvent.id).where(
+            GatewayEvent.status.in_(DUE_STATUSES),
+            GatewayEvent.next_attempt_at <= ctx.clock.now(),
+            GatewayEvent.type.in_(sorted(ASKS_GATEWAY)),
+        )
+        if ids is not None:
+            query = query.where(GatewayEvent.id.in_(ids))
+        due = list((await session.scalars(query.order_by(GatewayEvent.id).limit(limit))).all())
+        at_once = GATEWAY_READERS_AT_ONCE if is_postgres(session) else 1
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(event_id: str) -> int:
+        async with gate:
+            return await _process_batch(ctx, ids=[event_id], limit=1, isolate=True)
+
+    return sum(await asyncio.gather(*(one(i) for i in due)))
 
 
 async def _process_batch(
-    ctx: JobContext, *, ids: list[str] | None, limit: int, isolate: bool
+    ctx: JobContext, *, ids: list[str] | None, limit: int, isolate: bool, fast_only: bool = False
 ) -> int:
     async with unit_of_work(ctx.session_factory) as session:
         await ctx.clock.sync(session)
@@ -89,6 +115,9 @@ async def _process_batch(
         )
         if ids is not None:
             query = query.where(GatewayEvent.id.in_(ids))
+        if fast_only:
+            # A gateway call would hold the batch (its locks, every other event's commit).
+            query = query.where(GatewayEvent.type.not_in(sorted(ASKS_GATEWAY)))
         query = query.order_by(GatewayEvent.received_at, GatewayEvent.id).limit(limit)
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
