@@ -91,6 +91,11 @@ class EmailSender:
     ) -> str:
         """Send one e-mail; return its Message-ID. ``sent_at`` fills the Date header."""
         msg = self.build(to, subject, text, html, headers, message_id=message_id, sent_at=sent_at)
+        await self.transmit(msg, to)
+        return str(msg["Message-ID"])
+
+    async def transmit(self, msg: EmailMessage, to: str) -> None:
+        """Hand the built message to the SMTP server. Raises DeliveryFailed."""
         try:
             await aiosmtplib.send(
                 msg,
@@ -119,7 +124,6 @@ class EmailSender:
             raise DeliveryFailed(f"SMTP server: {exc}", retryable=False) from exc
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise DeliveryFailed(f"SMTP unavailable: {exc}", retryable=True) from exc
-        return str(msg["Message-ID"])
 
     async def deliver(self, message: OutgoingMessage) -> DeliveryReceipt:
         # A Message-ID derived from the idempotency key lets mail clients and our
@@ -144,18 +148,7 @@ class OutboxSender(EmailSender):
         super().__init__("outbox", 0, None, None, from_addr)
         self.folder = folder
 
-    async def send(
-        self,
-        to: str,
-        subject: str,
-        text: str,
-        html: str | None = None,
-        headers: dict[str, str] | None = None,
-        *,
-        message_id: str | None = None,
-        sent_at: datetime | None = None,
-    ) -> str:
-        msg = self.build(to, subject, text, html, headers, message_id=message_id, sent_at=sent_at)
+    async def transmit(self, msg: EmailMessage, to: str) -> None:
         sent_id = str(msg["Message-ID"])
         # Named by the Message-ID: a retried send of one message rewrites the same file.
         name = _UNSAFE_ID.sub("-", sent_id.strip("<>")) + ".eml"
@@ -166,7 +159,6 @@ class OutboxSender(EmailSender):
             partial.replace(self.folder / name)  # readers never see half a message
         except OSError as exc:
             raise DeliveryFailed(f"outbox {self.folder}: {exc}", retryable=True) from exc
-        return sent_id
 
 
 def email_sender(settings: Settings) -> EmailSender | None:
