@@ -36,6 +36,15 @@ READ_ONLY = "billing_read_only"
 NO_BEGIN = "billing_no_begin"
 
 
+def statements_alone(dialect_name: str) -> dict[str, Any]:
+    """Execution options for reads that need no transaction, each statement on its own
+    snapshot: no BEGIN/COMMIT round trips on PostgreSQL, no BEGIN IMMEDIATE (the write
+    lock) and no hops to aiosqlite's thread for them on SQLite."""
+    if dialect_name == "postgresql":
+        return {"isolation_level": "AUTOCOMMIT"}
+    return {NO_BEGIN: True}
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC on both databases (SQLite stores naive text)."""
 
@@ -69,14 +78,13 @@ def make_engine(url: str, *, pool_size: int = 20, **kwargs: Any) -> AsyncEngine:
     (Runtime.request_slots), so they never wait inside the pool (which lets newcomers
     overtake waiters and opens and closes overflow connections, a server process each on
     PostgreSQL); writes, jobs and the webhook inbox share the pool and its overflow."""
-    in_memory = url.startswith("sqlite") and url.split(":///", 1)[-1] in ("", ":memory:")
-    if not in_memory:  # an in-memory SQLite database is one shared connection, no pool
+    sqlite_path = url.split(":///", 1)[-1] if url.startswith("sqlite") else None
+    if sqlite_path not in ("", ":memory:"):  # in-memory SQLite: one shared connection, no pool
         kwargs.setdefault("pool_size", pool_size)
         kwargs.setdefault("max_overflow", POOL_OVERFLOW)
-    if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if not in_memory:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    if sqlite_path is not None:
+        if sqlite_path not in ("", ":memory:"):
+            Path(sqlite_path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine

@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from billing.db import NO_BEGIN, READ_ONLY
+from billing.db import READ_ONLY, statements_alone
 from billing.jobs import flush_after_commit
 from billing.kit.clock import Clock
 from billing.kit.errors import Unauthorized
@@ -21,10 +21,6 @@ from billing.runtime import Runtime
 
 # Route option: the handler's page only reads, and may read without a transaction.
 AUTOCOMMIT_READS = "autocommit_reads"
-
-
-def _postgres(runtime: Runtime) -> bool:
-    return runtime.engine.dialect.name == "postgresql"
 
 
 def get_runtime(state: State) -> Runtime:
@@ -51,12 +47,7 @@ async def provide_db_session(
         if reading:
             options: dict[str, Any] = {READ_ONLY: True}
             if request.route_handler.opt.get(AUTOCOMMIT_READS):
-                # Pages that only read, each query on its own snapshot: no BEGIN and COMMIT
-                # (round trips on PostgreSQL, hops to aiosqlite's thread on SQLite).
-                if _postgres(runtime):
-                    options["isolation_level"] = "AUTOCOMMIT"
-                else:
-                    options[NO_BEGIN] = True
+                options |= statements_alone(runtime.engine.dialect.name)
                 autocommit = True
             await session.connection(execution_options=options)
         if clock.simulated:
@@ -79,10 +70,7 @@ async def provide_db_reader(
     bookkeeping costs more than such a page's one query) and no BEGIN/COMMIT."""
     runtime = get_runtime(state)
     async with runtime.request_slots, runtime.engine.connect() as connection:
-        if _postgres(runtime):
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            await connection.execution_options(**{NO_BEGIN: True})
+        await connection.execution_options(**statements_alone(runtime.engine.dialect.name))
         if clock.simulated:
             async with AsyncSession(bind=connection) as session:
                 await clock.sync(session)

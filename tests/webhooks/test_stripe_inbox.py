@@ -8,7 +8,7 @@ import time
 import httpx
 from sqlalchemy import func, select
 
-from billing.db import NO_BEGIN
+from billing.db import statements_alone
 from billing.models import Event, GatewayEvent, Invoice, PaymentAttempt
 from billing.queue import InlineDispatcher
 from billing.runtime import Runtime
@@ -305,7 +305,7 @@ async def test_an_event_waiting_on_the_gateway_does_not_hold_back_its_batch(
     while not work.done():
         # A reader that takes no write lock (SQLite: no BEGIN IMMEDIATE), like a page.
         async with runtime.engine.connect() as conn:
-            await conn.execution_options(**{NO_BEGIN: True})
+            await conn.execution_options(**statements_alone(runtime.engine.dialect.name))
             status = await conn.scalar(
                 select(Invoice.status).where(Invoice.id == paying.invoice_id)
             )

@@ -41,7 +41,7 @@ class OneHopRead:
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
+        found = self._compiled.get(dialect.driver)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
             assert isinstance(compiled, SQLCompiler) and compiled.positiontup is not None
@@ -54,7 +54,7 @@ class OneHopRead:
                 results=tuple(_result(c.type, dialect) for c in columns),
                 row=namedtuple("Row", [c.key for c in columns]),  # type: ignore[misc]
             )
-            self._compiled[dialect.name] = found
+            self._compiled[dialect.driver] = found
         return found
 
     async def rows(self, connection: AsyncConnection, params: Mapping[str, Any]) -> list[Any]:

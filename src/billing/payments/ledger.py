@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from billing.db import NO_BEGIN
+from billing.db import statements_alone
 from billing.gateways.ledger import JSONObject
 from billing.models import SandboxEntry
 
@@ -52,11 +52,11 @@ class DbLedger:
     async def get(self, key: str) -> JSONObject | None:
         query = select(_TABLE.c.value).where(_TABLE.c.key == key)
         async with self._engine.connect() as conn:
-            if not self._postgres:
+            if not self._postgres:  # PostgreSQL: the ledger's own engine is in autocommit
                 # One SELECT, atomic on its own: without BEGIN IMMEDIATE it needs no write
                 # lock, so a gateway read from inside one of our write transactions (a
                 # webhook handler's) does not wait on that very transaction's lock.
-                await conn.execution_options(**{NO_BEGIN: True})
+                await conn.execution_options(**statements_alone("sqlite"))
             value = await conn.scalar(query)
         return dict(value) if value is not None else None
 

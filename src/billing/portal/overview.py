@@ -71,7 +71,6 @@ _PAYER = (
     *FACE_COLUMNS,
     MerchantSettings.late_fees,  # read with the page: a policy change shows at once
 )
-_SUBSCRIPTION = SUBSCRIPTION_COLUMNS
 _LAST = aliased(PaymentAttempt)
 _INSTALLMENT = (
     *Invoice.__table__.c,
@@ -84,11 +83,11 @@ _INSTALLMENT = (
 # ORM object), prefixed names for the rest.
 _NAMES = (
     [f"payer_{i}" for i in range(len(_PAYER))]
-    + [f"sub_{i}" for i in range(len(_SUBSCRIPTION))]
+    + [f"sub_{i}" for i in range(len(SUBSCRIPTION_COLUMNS))]
     + [c.name for c in Invoice.__table__.c]
     + ["is_business", "last_status", "last_decline_code", "last_failure_code"]
 )
-_SECTIONS = (_PAYER, _SUBSCRIPTION, _INSTALLMENT)
+_SECTIONS = (_PAYER, SUBSCRIPTION_COLUMNS, _INSTALLMENT)
 
 
 def _columns(kind: str, filled: int) -> list[ColumnElement[Any]]:
@@ -155,7 +154,7 @@ _STATEMENT = _live_session(
 )
 _READ = OneHopRead(_STATEMENT)
 _SUB_AT = 1 + len(_PAYER)
-_INSTALLMENT_AT = _SUB_AT + len(_SUBSCRIPTION)
+_INSTALLMENT_AT = _SUB_AT + len(SUBSCRIPTION_COLUMNS)
 
 
 async def read_overview(

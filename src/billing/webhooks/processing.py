@@ -70,43 +70,40 @@ async def process_due(ctx: JobContext, *, ids: list[str] | None = None, limit: i
 
     A batch first runs without savepoints (two round trips fewer per event); if any handler
     fails, that transaction is rolled back and the batch runs again with one savepoint per
-    event, so the failure is recorded on its row and the other events still apply.
+    event, so the failure is recorded on its row and the other events still apply. Events
+    whose handler may ask the gateway are then applied each in a transaction of its own.
     """
     if ids is not None and len(ids) == 1:
-        return await _process_batch(ctx, ids=ids, limit=limit, isolate=True)
+        return (await _process_batch(ctx, ids=ids, limit=limit, isolate=True))[0]
     try:
-        handled = await _process_batch(ctx, ids=ids, limit=limit, isolate=False, fast_only=True)
-    except _HandlerFailed:
-        handled = await _process_batch(ctx, ids=ids, limit=limit, isolate=True, fast_only=True)
-    return handled + await _process_gateway_readers(ctx, ids=ids, limit=limit)
-
-
-async def _process_gateway_readers(ctx: JobContext, *, ids: list[str] | None, limit: int) -> int:
-    """The due events whose handler may ask the gateway, each in a transaction of its own,
-    a few at once (one at a time on SQLite, whose writers take turns anyway)."""
-    async with ctx.session_factory() as session:
-        await ctx.clock.sync(session)
-        query = select(GatewayEvent.id).where(
-            GatewayEvent.status.in_(DUE_STATUSES),
-            GatewayEvent.next_attempt_at <= ctx.clock.now(),
-            GatewayEvent.type.in_(sorted(ASKS_GATEWAY)),
+        handled, deferred = await _process_batch(
+            ctx, ids=ids, limit=limit, isolate=False, defer=True
         )
-        if ids is not None:
-            query = query.where(GatewayEvent.id.in_(ids))
-        due = list((await session.scalars(query.order_by(GatewayEvent.id).limit(limit))).all())
-        at_once = GATEWAY_READERS_AT_ONCE if is_postgres(session) else 1
-    gate = asyncio.Semaphore(at_once)
+    except _HandlerFailed:
+        handled, deferred = await _process_batch(
+            ctx, ids=ids, limit=limit, isolate=True, defer=True
+        )
+    return handled + await _each_on_its_own(ctx, deferred)
+
+
+async def _each_on_its_own(ctx: JobContext, ids: list[str]) -> int:
+    """Events whose handler may ask the gateway, each in a transaction of its own, a few
+    at once (one at a time on SQLite, whose writers take turns anyway)."""
+    gate = asyncio.Semaphore(1 if ctx.settings.is_sqlite else GATEWAY_READERS_AT_ONCE)
 
     async def one(event_id: str) -> int:
         async with gate:
-            return await _process_batch(ctx, ids=[event_id], limit=1, isolate=True)
+            return (await _process_batch(ctx, ids=[event_id], limit=1, isolate=True))[0]
 
-    return sum(await asyncio.gather(*(one(i) for i in due)))
+    return sum(await asyncio.gather(*(one(i) for i in ids)))
 
 
 async def _process_batch(
-    ctx: JobContext, *, ids: list[str] | None, limit: int, isolate: bool, fast_only: bool = False
-) -> int:
+    ctx: JobContext, *, ids: list[str] | None, limit: int, isolate: bool, defer: bool = False
+) -> tuple[int, list[str]]:
+    """(events handled, events left for a transaction of their own). With ``defer``, the
+    events whose handler may ask the gateway are left: a gateway call would hold the batch
+    (its locks, every other event's commit)."""
     async with unit_of_work(ctx.session_factory) as session:
         await ctx.clock.sync(session)
         now = ctx.clock.now()
@@ -115,13 +112,13 @@ async def _process_batch(
         )
         if ids is not None:
             query = query.where(GatewayEvent.id.in_(ids))
-        if fast_only:
-            # A gateway call would hold the batch (its locks, every other event's commit).
-            query = query.where(GatewayEvent.type.not_in(sorted(ASKS_GATEWAY)))
         query = query.order_by(GatewayEvent.received_at, GatewayEvent.id).limit(limit)
         if is_postgres(session):
             query = query.with_for_update(skip_locked=True)
         rows = (await session.scalars(query)).all()
+        deferred = [r.id for r in rows if r.type in ASKS_GATEWAY] if defer else []
+        if deferred:
+            rows = [r for r in rows if r.type not in ASKS_GATEWAY]
         gateways = _Gateways(ctx, session)
         if not isolate:
             try:
@@ -140,7 +137,7 @@ async def _process_batch(
             await process_one(
                 session, row, now=now, gateway=gateways.getter(row.merchant_id), isolate=isolate
             )
-    return len(rows)
+    return len(rows), deferred
 
 
 def _mark_handled(row: GatewayEvent, outcome: str | None, now: datetime) -> None:
