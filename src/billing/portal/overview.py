@@ -17,7 +17,6 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
-    bindparam,
     cast,
     func,
     literal_column,
@@ -45,11 +44,12 @@ from billing.models import (
     Subscription,
 )
 from billing.portal.sessions import (
-    FACE_COLUMNS,
-    MerchantFace,
+    LIVE_SESSION,
+    PAYER_COLUMNS,
     Payer,
     PortalAccessError,
     looks_like_session,
+    payer_of,
 )
 from billing.portal.views import (
     SUBSCRIPTION_COLUMNS,
@@ -61,14 +61,7 @@ from billing.portal.views import (
 )
 
 _PAYER = (
-    PortalSession.id,
-    PortalSession.merchant_id,
-    PortalSession.customer_id,
-    PortalSession.locale,
-    PortalSession.return_url,
-    Customer.name,
-    Customer.email,
-    *FACE_COLUMNS,
+    *PAYER_COLUMNS,
     MerchantSettings.late_fees,  # read with the page: a policy change shows at once
 )
 _LAST = aliased(PaymentAttempt)
@@ -108,11 +101,7 @@ def _live_session(query: Select[Any], merchant: Any, customer: Any) -> Select[An
     return query.join(
         PortalSession,
         (PortalSession.merchant_id == merchant) & (PortalSession.customer_id == customer),
-    ).where(
-        PortalSession.session_hash == bindparam("session_hash"),
-        PortalSession.ended_at.is_(None),
-        PortalSession.session_expires_at > bindparam("now"),
-    )
+    ).where(*LIVE_SESSION)
 
 
 _LAST_NUMBER = (
@@ -168,16 +157,7 @@ async def read_overview(
     if not payer_rows:
         raise PortalAccessError("session", 401)
     p = payer_rows[0]
-    payer = Payer(
-        session_id=p[1],
-        merchant_id=p[2],
-        customer_id=p[3],
-        locale=p[4],
-        return_url=p[5],
-        customer_name=p[6],
-        customer_email=p[7],
-        merchant=MerchantFace(*p[8 : _SUB_AT - 1]),
-    )
+    payer = payer_of(p[1:])
     policy = policy_from_json(p[_SUB_AT - 1])
     subs = sorted(
         (subscription_view(r[_SUB_AT:_INSTALLMENT_AT]) for r in rows if r[0] == "subscription"),

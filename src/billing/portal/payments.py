@@ -280,12 +280,8 @@ async def complete_sandbox_card(
         )
     except InvalidRequest as exc:
         raise ValidationFailed("token", str(exc)) from exc
-    await _use_for_subscriptions(session, payer, method.id)
+    await use_for_subscriptions(session, payer.merchant_id, payer.customer_id, method.id)
     return method
-
-
-async def _use_for_subscriptions(session: AsyncSession, payer: Payer, method_id: str) -> None:
-    await use_for_subscriptions(session, payer.merchant_id, payer.customer_id, method_id)
 
 
 async def set_default(session: AsyncSession, payer: Payer, method_id: str) -> PaymentMethod:
@@ -301,7 +297,7 @@ async def set_default(session: AsyncSession, payer: Payer, method_id: str) -> Pa
         .values(is_default=False)
     )
     method.is_default = True
-    await _use_for_subscriptions(session, payer, method.id)
+    await use_for_subscriptions(session, payer.merchant_id, payer.customer_id, method.id)
     await session.flush()
     return method
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeGuard
@@ -216,28 +217,35 @@ FACE_COLUMNS = (
     Merchant.brand_color,
     Merchant.logo_url,
 )
+# What a page knows of its payer (``payer_of`` reads a row of these, in this order).
+PAYER_COLUMNS = (
+    PortalSession.id,
+    PortalSession.merchant_id,
+    PortalSession.customer_id,
+    PortalSession.locale,
+    PortalSession.return_url,
+    Customer.name,
+    Customer.email,
+    *FACE_COLUMNS,
+)
+# A session cookie opens the portal while its session is neither ended nor expired: the
+# one rule for every page, the overview's single statement included.
+LIVE_SESSION = (
+    PortalSession.session_hash == bindparam("session_hash"),
+    PortalSession.ended_at.is_(None),
+    PortalSession.session_expires_at > bindparam("now"),
+)
 # Every portal request runs this: one lookup by the unique session_hash index, joined to
 # the customer and the merchant, selecting plain columns (no ORM objects to build).
 _AUTHENTICATE = (
-    select(
-        PortalSession.id,
-        PortalSession.merchant_id,
-        PortalSession.customer_id,
-        PortalSession.locale,
-        PortalSession.return_url,
-        PortalSession.session_expires_at,
-        PortalSession.ended_at,
-        Customer.name,
-        Customer.email,
-        *FACE_COLUMNS,
-    )
+    select(*PAYER_COLUMNS)
     .join(
         Customer,
         (Customer.id == PortalSession.customer_id)
         & (Customer.merchant_id == PortalSession.merchant_id),
     )
     .join(Merchant, Merchant.id == PortalSession.merchant_id)
-    .where(PortalSession.session_hash == bindparam("session_hash"))
+    .where(*LIVE_SESSION)
 )
 
 
@@ -246,28 +254,32 @@ def looks_like_session(raw: str | None) -> TypeGuard[str]:
     return raw is not None and raw.startswith(SESSION_PREFIX) and len(raw) <= 100
 
 
+def payer_of(row: Sequence[Any]) -> Payer:
+    """The payer from the values of ``PAYER_COLUMNS``."""
+    return Payer(
+        session_id=row[0],
+        merchant_id=row[1],
+        customer_id=row[2],
+        locale=row[3],
+        return_url=row[4],
+        customer_name=row[5],
+        customer_email=row[6],
+        merchant=MerchantFace(*row[7 : len(PAYER_COLUMNS)]),
+    )
+
+
 async def authenticate(session: AsyncSession, raw: str | None, *, now: datetime) -> Payer:
     """The payer of a live session cookie; one query for session, customer and merchant."""
     if not looks_like_session(raw):
         raise PortalAccessError("session", 401)
     # Every portal page runs this: Core rows through the connection, not the ORM's path.
     connection = await session.connection()
-    row = (await connection.execute(_AUTHENTICATE, {"session_hash": hash_token(raw)})).first()
+    row = (
+        await connection.execute(_AUTHENTICATE, {"session_hash": hash_token(raw), "now": now})
+    ).first()
     if row is None:
         raise PortalAccessError("session", 401)
-    session_id, merchant_id, customer_id, locale, return_url, expires, ended = row[:7]
-    if ended is not None or expires is None or expires <= now:
-        raise PortalAccessError("session", 401)
-    return Payer(
-        session_id=session_id,
-        merchant_id=merchant_id,
-        customer_id=customer_id,
-        locale=locale,
-        return_url=return_url,
-        customer_name=row[7],
-        customer_email=row[8],
-        merchant=MerchantFace(*row[9:]),
-    )
+    return payer_of(row)
 
 
 async def end_session(session: AsyncSession, payer: Payer, *, now: datetime) -> None:
