@@ -56,22 +56,17 @@ class HandlerContext:
 
 Handler = Callable[[HandlerContext], Awaitable[str | None]]
 HANDLERS: dict[str, Handler] = {}
-# Event types whose handler may call the gateway (an HTTP round trip): the inbox applies
-# them one per transaction, outside the batch (webhooks/processing.py).
-ASKS_GATEWAY = frozenset(
-    {
-        "payment_intent.payment_failed",
-        "payment_intent.requires_action",
-        "payment_intent.processing",
-        "setup_intent.succeeded",
-    }
-)
+# Event types whose handler may call the gateway (an HTTP round trip), declared with the
+# handler: the inbox applies them one per transaction, outside the batch (processing.py).
+ASKS_GATEWAY: set[str] = set()
 
 
-def handles(*types: str) -> Callable[[Handler], Handler]:
+def handles(*types: str, asks_gateway: bool = False) -> Callable[[Handler], Handler]:
     def register(func: Handler) -> Handler:
         for name in types:
             HANDLERS[name] = func
+            if asks_gateway:
+                ASKS_GATEWAY.add(name)
         return func
 
     return register
@@ -118,11 +113,12 @@ async def _current_from_gateway(
     )
 
 
+@handles("payment_intent.succeeded")  # a success is final: the gateway is not asked
 @handles(
-    "payment_intent.succeeded",
     "payment_intent.payment_failed",
     "payment_intent.requires_action",
     "payment_intent.processing",
+    asks_gateway=True,
 )
 async def payment_intent(ctx: HandlerContext) -> str | None:
     from billing.payments.outcomes import record_outcome
@@ -267,7 +263,7 @@ async def _portal_payer(ctx: HandlerContext, setup: dict[str, Any]) -> Customer 
     return customer
 
 
-@handles("setup_intent.succeeded")
+@handles("setup_intent.succeeded", asks_gateway=True)
 async def setup_succeeded(ctx: HandlerContext) -> str | None:
     """A card a portal payer confirmed: saved here too, for when the browser closed before
     posting the completion; the portal's POST and this meet in ``save_confirmed_card``."""
