@@ -320,3 +320,39 @@ async def test_an_event_waiting_on_the_gateway_does_not_hold_back_its_batch(
     assert seen_while_paid == "received"  # paid while the other still waited on the gateway
     [asked] = await _inbox_rows(runtime, events[0]["id"])
     assert asked.status == "processed"
+
+
+async def test_a_batch_applying_a_success_before_an_older_failure_ends_paid(
+    client: httpx.AsyncClient, runtime: Runtime, merchant: MerchantAccount
+) -> None:
+    """One batch holds a failure then a success of the same payment. The failure asks the
+    gateway, so it is applied after the success, in its own transaction: the attempt stays
+    succeeded and the installment paid (invariants 4 and 5: any order, no move backwards)."""
+    from billing.webhooks.processing import process_due
+
+    await configure_stripe(runtime, merchant.id)
+    inst = await open_installment(runtime, merchant.id, gateway_customer="cus_sandbox_y")
+    intent = "pi_failedthenpaid"
+    failed = intent_event(
+        "payment_intent.payment_failed", key=inst.key, status="requires_payment_method",
+        intent_id=intent, created=1_700_000_000,
+    )  # fmt: skip
+    paid = intent_event(
+        "payment_intent.succeeded", key=inst.key, status="succeeded", intent_id=intent,
+        created=1_700_000_060,
+    )  # fmt: skip
+    ids = []
+    for event in (failed, paid):
+        body, headers = signed(event)
+        answer = await client.post(f"/webhooks/stripe/{merchant.id}", content=body, headers=headers)
+        ids.append(answer.json()["id"])
+    assert isinstance(runtime.dispatcher, InlineDispatcher)
+    runtime.dispatcher.pending.clear()  # the batch path, not the per-event jobs
+    assert await process_due(runtime.job_context, ids=ids) == 2
+    async with runtime.session_factory() as session:
+        attempt = await session.get(PaymentAttempt, inst.attempt_id)
+        invoice = await session.get(Invoice, inst.invoice_id)
+    assert attempt is not None and attempt.status == "succeeded"
+    assert invoice is not None and invoice.status == "paid"
+    [failed_row] = await _inbox_rows(runtime, failed["id"])
+    assert failed_row.status == "processed" and "already succeeded" in (failed_row.outcome or "")
