@@ -31,7 +31,7 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]
     binds: tuple[Processor, ...]
-    results: tuple[Processor, ...]
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # only columns that convert
     row: type
 
 
@@ -51,7 +51,9 @@ class OneHopRead:
                 sql=compiled.string,
                 names=names,
                 binds=tuple(_bind(compiled.binds[n].type, dialect) for n in names),
-                results=tuple(_result(c.type, dialect) for c in columns),
+                results=tuple(
+                    (i, p) for i, c in enumerate(columns) if (p := _result(c.type, dialect))
+                ),
                 row=namedtuple("Row", [c.key for c in columns]),  # type: ignore[misc]
             )
             self._compiled[dialect.driver] = found
@@ -72,10 +74,14 @@ class OneHopRead:
             found: Sequence[Sequence[Any]] = await driver.fetch(plan.sql, *args)
         else:
             found = await driver.execute_fetchall(plan.sql, args)
-        return [
-            plan.row(*(p(v) if p else v for p, v in zip(plan.results, r, strict=True)))
-            for r in found
-        ]
+        rows = []
+        for found_row in found:
+            values = list(found_row)
+            for i, convert in plan.results:
+                if values[i] is not None:  # SQLAlchemy's processors keep NULL as None
+                    values[i] = convert(values[i])
+            rows.append(plan.row(*values))
+        return rows
 
 
 # The dialect's own variant of each type (SQLite's DATETIME parses its text, a
