@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -25,6 +27,21 @@ from tests.webhooks.helpers import (
 async def _drain(runtime: Runtime) -> None:
     assert isinstance(runtime.dispatcher, InlineDispatcher)
     await runtime.dispatcher.drain()
+
+
+async def _stored_for_one_batch(
+    client: httpx.AsyncClient, runtime: Runtime, merchant_id: str, events: Sequence[dict[str, Any]]
+) -> list[str]:
+    """The events posted and stored; their per-event jobs dropped, so that the test's own
+    ``process_due`` applies them as one batch (the sweep's path). Returns the inbox ids."""
+    ids = []
+    for event in events:
+        body, headers = signed(event)
+        answer = await client.post(f"/webhooks/stripe/{merchant_id}", content=body, headers=headers)
+        ids.append(answer.json()["id"])
+    assert isinstance(runtime.dispatcher, InlineDispatcher)
+    runtime.dispatcher.pending.clear()
+    return ids
 
 
 async def _inbox_rows(runtime: Runtime, event_id: str) -> list[GatewayEvent]:
@@ -253,13 +270,7 @@ async def test_one_failing_event_does_not_hold_back_its_batch(
     inst = await open_installment(runtime, merchant.id)
     bad = intent_event("charge.dispute.created", key="k", status="x")
     good = intent_event("payment_intent.succeeded", key=inst.key, status="succeeded")
-    ids = []
-    for event in (bad, good):
-        body, headers = signed(event)
-        answer = await client.post(f"/webhooks/stripe/{merchant.id}", content=body, headers=headers)
-        ids.append(answer.json()["id"])
-    assert isinstance(runtime.dispatcher, InlineDispatcher)
-    runtime.dispatcher.pending.clear()  # the sweep's batch path, not the per-event jobs
+    ids = await _stored_for_one_batch(client, runtime, merchant.id, (bad, good))
     assert await process_due(runtime.job_context, ids=ids) == 2
     [bad_row] = await _inbox_rows(runtime, bad["id"])
     [good_row] = await _inbox_rows(runtime, good["id"])
@@ -293,13 +304,7 @@ async def test_an_event_waiting_on_the_gateway_does_not_hold_back_its_batch(
         ),
         intent_event("payment_intent.succeeded", key=paying.key, status="succeeded"),
     )
-    ids = []
-    for event in events:
-        body, headers = signed(event)
-        answer = await client.post(f"/webhooks/stripe/{merchant.id}", content=body, headers=headers)
-        ids.append(answer.json()["id"])
-    assert isinstance(runtime.dispatcher, InlineDispatcher)
-    runtime.dispatcher.pending.clear()  # the batch path, not the per-event jobs
+    ids = await _stored_for_one_batch(client, runtime, merchant.id, events)
     work = asyncio.create_task(process_due(runtime.job_context, ids=ids))
     seen_while_paid: str | None = None
     while not work.done():
@@ -341,13 +346,7 @@ async def test_a_batch_applying_a_success_before_an_older_failure_ends_paid(
         "payment_intent.succeeded", key=inst.key, status="succeeded", intent_id=intent,
         created=1_700_000_060,
     )  # fmt: skip
-    ids = []
-    for event in (failed, paid):
-        body, headers = signed(event)
-        answer = await client.post(f"/webhooks/stripe/{merchant.id}", content=body, headers=headers)
-        ids.append(answer.json()["id"])
-    assert isinstance(runtime.dispatcher, InlineDispatcher)
-    runtime.dispatcher.pending.clear()  # the batch path, not the per-event jobs
+    ids = await _stored_for_one_batch(client, runtime, merchant.id, (failed, paid))
     assert await process_due(runtime.job_context, ids=ids) == 2
     async with runtime.session_factory() as session:
         attempt = await session.get(PaymentAttempt, inst.attempt_id)
